@@ -1,0 +1,29 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / 'fixtures'
+
+
+def run_tool(script: str, *args: str, timeout: float = 600, check: bool = True):
+    """Run ``tools/<script>`` as a user would, from the repository root; return the process.
+
+    ``tests/fixtures`` is put on PYTHONPATH so configs can ``custom_imports`` the toy modules.
+    """
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(FIXTURES), env.get('PYTHONPATH')]))
+    proc = subprocess.run([sys.executable, str(REPO / 'tools' / script), *map(str, args)], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f'tools/{script} {" ".join(map(str, args))} exited {proc.returncode}\n'
+                             f'--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}')
+    return proc
+
+
+@pytest.fixture
+def tool():
+    return run_tool

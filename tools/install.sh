@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Install vssd_mm and its pinned OpenMMLab stack into a virtual environment (default: .venv in the
+# checkout). Safe to re-run: a stamp makes a re-run that has nothing to do take a few seconds.
+#
+# Environment:
+#   VSSD_MM_VENV    the virtual environment to create or reuse (default: <checkout>/.venv)
+#   VSSD_MM_WHEELS  a directory with prebuilt wheels to prefer (default: <checkout>/../shared/wheels);
+#                   an mmcv wheel there is used only if its compiled ops load with the installed torch
+#   PYTHON          the interpreter that creates the venv (default: python3)
+#
+# Only the venv and <checkout>/.cache are written.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${VSSD_MM_VENV:-$ROOT/.venv}
+WHEELS=${VSSD_MM_WHEELS:-$ROOT/../shared/wheels}
+PINS=$ROOT/requirements/stack.txt
+TEST_PINS=$ROOT/requirements/tests.txt
+BUILT_WHEELS=$ROOT/.cache/wheels     # mmcv wheels we compiled ourselves, reused on re-install
+STAMP=$VENV/.vssd_mm_install_stamp
+START=$SECONDS
+
+say() { printf '\033[1m[install]\033[0m %s\n' "$*"; }
+die() { printf '\033[1;31m[install] ERROR:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# The requirement line of one package in requirements/stack.txt, e.g. pin mmcv -> "mmcv==2.1.0".
+pin() { grep -E "^$1([=<>!~ ,]|$)" "$PINS" | head -n 1; }
+pinned_version() { pin "$1" | sed -E 's/^[^=]*==([^,;]*).*/\1/'; }
+
+stamp_of_inputs() {
+    cat "$PINS" "$TEST_PINS" "$ROOT/setup.py" "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1
+}
+
+# ---------------------------------------------------------------- venv
+PY=$VENV/bin/python
+if [ ! -x "$PY" ]; then
+    command -v "${PYTHON:-python3}" >/dev/null || die "no '${PYTHON:-python3}' on PATH; install Python >= 3.9 or set PYTHON=/path/to/python."
+    say "creating virtual environment $VENV"
+    "${PYTHON:-python3}" -m venv "$VENV" || die "could not create a venv (on Debian/Ubuntu: apt install python3-venv)."
+fi
+"$PY" -c 'import sys; assert sys.version_info >= (3, 9)' 2>/dev/null \
+    || die "$VENV has Python $("$PY" -c 'import platform; print(platform.python_version())'); vssd_mm needs >= 3.9."
+
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(stamp_of_inputs)" ] \
+    && "$PY" -c 'import torch, torchvision, mmcv.ops, mmdet, mmseg, mmpretrain, vssd_mm' 2>/dev/null; then
+    say "up to date ($VENV)"
+    exit 0
+fi
+
+PIP=("$PY" -m pip --disable-pip-version-check)
+CONSTRAINTS=$VENV/vssd_mm-constraints.txt   # keeps later steps from replacing torch or setuptools
+
+"${PIP[@]}" install --quiet "$(pin setuptools)" wheel packaging
+
+# ---------------------------------------------------------------- torch + torchvision
+torch_pair_works() {
+    "$PY" - <<'EOF' 2>/dev/null
+import torch, torchvision
+# the compiled torchvision ops are what a mismatched pair breaks
+torchvision.ops.nms(torch.zeros(1, 4), torch.zeros(1), 0.5)
+EOF
+}
+if torch_pair_works; then
+    say "keeping torch $("$PY" -c 'import torch; print(torch.__version__)') + torchvision $("$PY" -c 'import torchvision; print(torchvision.__version__)') already in $VENV"
+else
+    say "installing $(pin torch) and $(pin torchvision) (the standard build: ~3.5 GB download, a few minutes)"
+    "${PIP[@]}" install --progress-bar off "$(pin torch)" "$(pin torchvision)" \
+        || die "installing torch/torchvision failed (see pip's message above)."
+    torch_pair_works || die "torch and torchvision are installed but torchvision's ops do not load; a machine-local '+cpu' torch with the published torchvision does this. Remove $VENV and re-run."
+fi
+"$PY" - "$CONSTRAINTS" "$(pin setuptools)" <<'EOF'
+import sys, torch, torchvision
+with open(sys.argv[1], 'w') as f:
+    f.write(f'torch=={torch.__version__}\ntorchvision=={torchvision.__version__}\n{sys.argv[2]}\n')
+EOF
+PIPC=("${PIP[@]}" install --progress-bar off -c "$CONSTRAINTS")
+
+# ---------------------------------------------------------------- mmengine + mmcv (compiled ops)
+"${PIPC[@]}" --quiet "$(pin mmengine)" "$(pin numpy)"
+
+MMCV_VERSION=$(pinned_version mmcv)
+mmcv_ops_work() {
+    "$PY" - "$MMCV_VERSION" <<'EOF' 2>/dev/null
+import sys, torch, mmcv
+assert mmcv.__version__ == sys.argv[1], mmcv.__version__
+from mmcv.ops import nms
+nms(torch.tensor([[0., 0., 1., 1.]]), torch.tensor([1.]), 0.5)
+EOF
+}
+sha_ok() {  # sha_ok WHEEL: true when the directory has no SHA256SUMS or the wheel's entry matches
+    local dir sums
+    dir=$(dirname "$1"); sums=$dir/SHA256SUMS
+    [ -f "$sums" ] || return 0
+    (cd "$dir" && grep " $(basename "$1")\$" SHA256SUMS | sha256sum --check --status -)
+}
+try_mmcv_wheel() {  # try_mmcv_wheel WHEEL: install it; keep it only if its ops load
+    sha_ok "$1" || { say "skipping $1: checksum does not match SHA256SUMS"; return 1; }
+    "${PIPC[@]}" --quiet --force-reinstall --no-deps "$1" >/dev/null 2>&1 || return 1
+    "${PIPC[@]}" --quiet "$1" >/dev/null || return 1  # its dependencies
+    mmcv_ops_work && return 0
+    say "$(basename "$1") does not load with this torch; removing it"
+    "${PIP[@]}" uninstall --quiet -y mmcv >/dev/null
+    return 1
+}
+
+if mmcv_ops_work; then
+    say "mmcv $MMCV_VERSION with compiled ops already installed"
+else
+    installed=""
+    for wheel in "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl "$BUILT_WHEELS"/mmcv-"$MMCV_VERSION"-*.whl; do
+        [ -f "$wheel" ] || continue
+        say "trying cached wheel $wheel"
+        if try_mmcv_wheel "$wheel"; then installed=$wheel; break; fi
+    done
+    if [ -z "$installed" ]; then
+        say "building mmcv $MMCV_VERSION with compiled ops from source (no matching wheel; ~45 min on 2 cores)"
+        for tool in gcc g++; do
+            command -v "$tool" >/dev/null || die "mmcv's ops need a C++ compiler and '$tool' is missing. Install one (Debian/Ubuntu: apt install build-essential; plus the python3-dev headers) and re-run, or put a prebuilt mmcv-$MMCV_VERSION wheel for this torch into VSSD_MM_WHEELS."
+        done
+        "$PY" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+            || die "Python headers (Python.h) are missing; install python3-dev (Debian/Ubuntu) and re-run."
+        mkdir -p "$BUILT_WHEELS"
+        "${PIPC[@]}" --quiet ninja psutil
+        MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} "${PIP[@]}" wheel --no-build-isolation --no-deps \
+            --no-binary mmcv -w "$BUILT_WHEELS" "$(pin mmcv)" \
+            || die "building mmcv $MMCV_VERSION failed (compiler output above). Check that gcc/g++ >= 9 and python3-dev are installed, then re-run; or supply a prebuilt wheel through VSSD_MM_WHEELS."
+        wheel=$(ls -t "$BUILT_WHEELS"/mmcv-"$MMCV_VERSION"-*.whl | head -n 1)
+        try_mmcv_wheel "$wheel" || die "the freshly built $wheel does not load its ops; remove $BUILT_WHEELS and re-run."
+    fi
+fi
+
+# ---------------------------------------------------------------- mm* libraries, tests, vssd_mm
+"${PIPC[@]}" --quiet "$(pin mmdet)" "$(pin mmsegmentation)" "$(pin mmpretrain)" "$(pin pycocotools)" \
+    || die "installing mmdet/mmsegmentation/mmpretrain failed (see pip's message above)."
+"${PIPC[@]}" --quiet -r "$TEST_PINS"
+"${PIPC[@]}" --quiet --no-deps -e "$ROOT"
+
+"$PY" - <<'EOF' || die "the installed stack does not import (message above)."
+import torch, torchvision, mmengine, mmcv, mmdet, mmseg, mmpretrain, vssd_mm
+from mmcv.ops import nms, RoIAlign
+print('[install] torch', torch.__version__, '| torchvision', torchvision.__version__,
+      '| mmengine', mmengine.__version__, '| mmcv', mmcv.__version__, '| mmdet', mmdet.__version__,
+      '| mmseg', mmseg.__version__, '| mmpretrain', mmpretrain.__version__, '| vssd_mm', vssd_mm.__version__)
+EOF
+stamp_of_inputs > "$STAMP"
+say "done in $((SECONDS - START)) s ($VENV)"

@@ -1,0 +1,43 @@
+"""Train a model from an OpenMMLab config (mmdet, mmseg or mmpretrain; the config's default_scope
+decides). Usage: python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] ..."""
+import argparse
+import os
+
+from mmengine.config import DictAction
+
+from vssd_mm.compat import filter_known_warnings
+from vssd_mm.engine import build_runner, load_config, prepare_train_config
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='directory for logs and checkpoints '
+                        '(default: the config\'s work_dir, else ./work_dirs/<config name>)')
+    parser.add_argument('--resume', nargs='?', const='auto', metavar='CHECKPOINT',
+                        help='resume from CHECKPOINT, or without a value from the latest '
+                        'checkpoint in the work dir')
+    parser.add_argument('--amp', action='store_true', help='mixed-precision training (CUDA only)')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the learning rate by the actual total batch size')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+                        help='override config entries, e.g. train_dataloader.batch_size=4')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+                        help='job launcher (tools/dist_train.sh uses pytorch)')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None):
+    filter_known_warnings()
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.cfg_options)
+    prepare_train_config(cfg, args.config, work_dir=args.work_dir, resume=args.resume, amp=args.amp,
+                         auto_scale_lr=args.auto_scale_lr, launcher=args.launcher)
+    build_runner(cfg).train()
+
+
+if __name__ == '__main__':
+    main()

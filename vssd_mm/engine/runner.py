@@ -1,0 +1,91 @@
+"""Config preparation and Runner construction behind ``tools/train.py`` and ``tools/test.py``.
+
+The config's ``default_scope`` (``'mmdet'``, ``'mmseg'`` or ``'mmpretrain'``) decides which library
+the Runner builds from, so one tool set serves all three.
+"""
+import os.path as osp
+from typing import Optional
+
+import torch
+from mmengine.config import Config
+
+from ..compat import trust_training_state
+
+
+def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
+    """Read a config file and merge ``--cfg-options`` into it."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config file not found: {path}')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def _set_work_dir(cfg: Config, config_path: str, work_dir: Optional[str]) -> None:
+    # priority: command line > config > ./work_dirs/<config name>
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def prepare_train_config(cfg: Config, config_path: str, *, work_dir: Optional[str] = None,
+                         resume: Optional[str] = None, amp: bool = False,
+                         auto_scale_lr: bool = False, launcher: str = 'none') -> Config:
+    """Apply the train tool's flags to ``cfg`` (in place) and return it.
+
+    Args:
+        resume: ``None`` (start fresh), ``'auto'`` (latest checkpoint in the work dir) or the path
+            of a checkpoint to resume from.
+        amp: train with mixed precision (``AmpOptimWrapper``, dynamic loss scale); CUDA only.
+        auto_scale_lr: scale the learning rate by ``total batch / auto_scale_lr.base_batch_size``.
+    """
+    cfg.launcher = launcher
+    _set_work_dir(cfg, config_path, work_dir)
+    if amp:
+        if not torch.cuda.is_available():
+            raise SystemExit(
+                'error: --amp needs a CUDA GPU: mmengine\'s AmpOptimWrapper refuses the CPU, and fp16 '
+                'autocast does not run there (bf16 on CPU is slower than fp32). Drop --amp to train in '
+                'fp32 on this machine.')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.loss_scale = 'dynamic'
+    if auto_scale_lr:
+        if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
+            raise SystemExit(
+                'error: --auto-scale-lr needs `auto_scale_lr = dict(enable=False, base_batch_size=N)` '
+                'in the config (N: the total batch size the learning rate was tuned for).')
+        cfg.auto_scale_lr.enable = True
+    if resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif resume is not None:
+        if not osp.isfile(resume):
+            raise SystemExit(f'error: --resume checkpoint not found: {resume}')
+        cfg.resume, cfg.load_from = True, resume
+    return cfg
+
+
+def prepare_test_config(cfg: Config, config_path: str, checkpoint: str, *,
+                        work_dir: Optional[str] = None, launcher: str = 'none') -> Config:
+    """Apply the test tool's flags to ``cfg`` (in place) and return it."""
+    if not osp.isfile(checkpoint):
+        raise SystemExit(f'error: checkpoint not found: {checkpoint}')
+    cfg.launcher = launcher
+    _set_work_dir(cfg, config_path, work_dir)
+    cfg.load_from = checkpoint
+    return cfg
+
+
+def build_runner(cfg: Config):
+    """Build the Runner a config asks for (``runner_type`` or mmengine's default Runner).
+
+    The returned runner may read the user's own mmengine checkpoints (``resume`` / ``load_from``)
+    under torch >= 2.6's weights-only loading; see ``vssd_mm.compat``.
+    """
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    trust_training_state(runner)
+    return runner
+
