@@ -4,6 +4,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+
+# Without a GPU, the Triton kernels are tested in Triton's CPU interpreter. The variable must be set
+# before vssd_mm.ops.nc_ssd.kernels is imported (triton.jit reads it when decorating).
+if not torch.cuda.is_available():
+    os.environ.setdefault('TRITON_INTERPRET', '1')
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / 'fixtures'

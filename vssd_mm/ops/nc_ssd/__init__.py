@@ -1,0 +1,104 @@
+"""NC-SSD: the non-causal state-space-duality token mixer of VSSD.
+
+``nc_ssd(x, w, B, C, D)`` runs the fused Triton kernels for CUDA tensors when Triton is importable
+and the pure-PyTorch reference (the definition) otherwise.
+"""
+import os
+from typing import Optional
+
+import torch
+
+from .reference import nc_ssd_reference
+
+__all__ = ['nc_ssd', 'nc_ssd_reference', 'triton_available']
+
+BACKENDS = ('auto', 'triton', 'torch')
+
+
+def triton_available() -> bool:
+    try:
+        from . import function  # noqa: F401  (imports triton and compiles nothing)
+    except ImportError:
+        return False
+    return True
+
+
+def _interpreting() -> bool:
+    return os.environ.get('TRITON_INTERPRET') == '1'
+
+
+def _check_inputs(x, w, B, C, D) -> None:
+    tensors = dict(x=x, w=w, B=B, C=C) if D is None else dict(x=x, w=w, B=B, C=C, D=D)
+    for name, t in tensors.items():
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f'nc_ssd: {name} must be a torch.Tensor, got {type(t).__name__}')
+        if not t.is_floating_point():
+            raise TypeError(f'nc_ssd: {name} must be a floating-point tensor, got {t.dtype}')
+    if x.dim() != 4:
+        raise ValueError('nc_ssd: x must be (batch, tokens, heads, headdim), '
+                         f'got shape {tuple(x.shape)}')
+    batch, tokens, heads, _ = x.shape
+    if x.numel() == 0:
+        raise ValueError(f'nc_ssd: x must not be empty, got shape {tuple(x.shape)}')
+    if tuple(w.shape) != (batch, tokens, heads):
+        raise ValueError(f'nc_ssd: w must be (batch, tokens, heads) = {(batch, tokens, heads)}, '
+                         f'got {tuple(w.shape)}')
+    if B.shape != C.shape:
+        raise ValueError(f'nc_ssd: B and C must have the same shape, got {tuple(B.shape)} and '
+                         f'{tuple(C.shape)}')
+    if B.dim() not in (3, 4) or tuple(B.shape[:2]) != (batch, tokens):
+        raise ValueError('nc_ssd: B and C must be (batch, tokens, dstate) or (batch, tokens, '
+                         f'ngroups, dstate) with batch, tokens = {(batch, tokens)}, got '
+                         f'{tuple(B.shape)}')
+    groups = 1 if B.dim() == 3 else B.shape[2]
+    if groups == 0 or heads % groups:
+        raise ValueError(f'nc_ssd: heads ({heads}) must be a multiple of ngroups ({groups})')
+    if D is not None and tuple(D.shape) != (heads,):
+        raise ValueError(f'nc_ssd: D must be (heads,) = ({heads},), got {tuple(D.shape)}')
+    if not (x.dtype == B.dtype == C.dtype):
+        raise TypeError(f'nc_ssd: x, B and C must share a dtype, got {x.dtype}, {B.dtype}, '
+                        f'{C.dtype}')
+    devices = {t.device for t in tensors.values()}
+    if len(devices) > 1:
+        raise ValueError(f'nc_ssd: all inputs must be on one device, got {sorted(map(str, devices))}')
+
+
+def nc_ssd(x: torch.Tensor, w: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+           D: Optional[torch.Tensor] = None, *, backend: str = 'auto') -> torch.Tensor:
+    """Non-causal SSD: ``y_{l,h} = C_l (sum_m B_m^T w_{m,h} x_{m,h}) + D_h x_{l,h}``.
+
+    Args:
+        x: (batch, tokens, heads, headdim) values (float32, float16 or bfloat16).
+        w: (batch, tokens, heads) per-token weights, any float dtype (VSSD:
+            softplus(dt + dt_bias) * exp(A_log), positive).
+        B: (batch, tokens, dstate) keys shared by all heads, or (batch, tokens, ngroups, dstate)
+            where head h reads group h % ngroups. Same dtype as x.
+        C: queries, shaped like B.
+        D: (heads,) skip weights, or None.
+        backend: 'auto' (Triton for CUDA tensors when available, else the PyTorch reference),
+            'triton' or 'torch'.
+
+    Returns:
+        y: (batch, tokens, heads, headdim), dtype of x. Accumulation is float32 on every backend.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f'nc_ssd: backend must be one of {BACKENDS}, got {backend!r}')
+    _check_inputs(x, w, B, C, D)
+    on_triton_device = x.is_cuda or _interpreting()
+    if backend == 'auto':
+        backend = 'triton' if x.is_cuda and triton_available() else 'torch'
+    elif backend == 'triton':
+        if not on_triton_device:
+            raise RuntimeError(
+                f'nc_ssd: backend="triton" needs CUDA tensors, got tensors on {x.device}. Move '
+                'the inputs to a GPU, use backend="auto"/"torch", or set TRITON_INTERPRET=1 to '
+                'run the kernels in Triton\'s (slow) CPU interpreter.')
+        if not triton_available():
+            raise RuntimeError('nc_ssd: backend="triton" but triton is not importable; '
+                               'install triton (it ships with the CUDA builds of torch).')
+    if backend == 'torch':
+        return nc_ssd_reference(x, w, B, C, D)
+    from .function import NCSSDFunction
+    if B.dim() == 3:
+        B, C = B.unsqueeze(2), C.unsqueeze(2)
+    return NCSSDFunction.apply(x, w, B, C, D)

@@ -1,0 +1,44 @@
+"""NC-SSD (non-causal state space duality) in plain PyTorch: the definition every kernel is
+tested against, and the implementation used on CPU.
+
+Per batch element and head h, with tokens l = 1..L:
+
+    KV_h    = sum_l  B_l^T (w_{l,h} x_{l,h})      # (N, P): one global state per head
+    y_{l,h} = C_l KV_h + D_h x_{l,h}
+
+No causal mask, no normalisation by L, cost linear in L. With ngroups G > 1, B and C carry one
+N-vector per group and head h reads group ``h % G`` (the official VSSD layout: heads viewed as
+(H / G, G)).
+"""
+from typing import Optional
+
+import torch
+
+
+def nc_ssd_reference(x: torch.Tensor, w: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+                     D: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """NC-SSD token mixing, accumulated in float32 (float64 for float64 inputs).
+
+    Args:
+        x: (batch, tokens, heads, headdim) values.
+        w: (batch, tokens, heads) per-token weights (positive in VSSD: softplus(dt) * exp(A_log)).
+        B: (batch, tokens, ngroups, dstate) keys; (batch, tokens, dstate) means ngroups = 1.
+        C: queries, same shape as B.
+        D: (heads,) skip weights, or None for no skip.
+
+    Returns:
+        y: (batch, tokens, heads, headdim) in x's dtype.
+    """
+    batch, tokens, heads, headdim = x.shape
+    if B.dim() == 3:
+        B, C = B.unsqueeze(2), C.unsqueeze(2)
+    groups = B.shape[2]
+    acc = torch.promote_types(x.dtype, torch.float32)  # float32, or float64 for float64 inputs
+    xa = x.to(acc)
+    # heads h = i * groups + g  ->  (i, g)
+    u = (xa * w.to(acc).unsqueeze(-1)).view(batch, tokens, heads // groups, groups, headdim)
+    kv = torch.einsum('blgn,bligp->bignp', B.to(acc), u)                  # (batch, H/G, G, N, P)
+    y = torch.einsum('blgn,bignp->bligp', C.to(acc), kv).reshape(batch, tokens, heads, headdim)
+    if D is not None:
+        y = y + D.to(acc).view(heads, 1) * xa
+    return y.to(x.dtype)
