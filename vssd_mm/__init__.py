@@ -5,4 +5,6 @@ models with mmengine's registries. ``vssd_mm.ops`` needs only torch.
 """
 from .version import __version__
 
+from . import models  # noqa: E402,F401  (registration)
+
 __all__ = ['__version__']

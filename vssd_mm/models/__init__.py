@@ -1,0 +1,5 @@
+"""Models; importing this registers them in mmengine's root MODELS registry, which the MODELS
+registries of mmdet, mmseg and mmpretrain consult as their parent."""
+from .backbones import VSSD
+
+__all__ = ['VSSD']

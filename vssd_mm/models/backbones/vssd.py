@@ -1,0 +1,216 @@
+"""VSSD: Visual State Space Duality backbone (micro / tiny / small / base), one class for
+mmpretrain, mmdet and mmseg.
+
+Layout and state-dict keys equal the official release, so its checkpoints load unchanged:
+``patch_embed`` (stem, stride 4) -> ``layers.0..3`` (blocks + downsample inside stages 0-2) ->
+``outnorm{i}`` (LayerNorm per returned stage). Stages 0-2 mix tokens with NC-SSD, stage 3 with
+global multi-head self-attention.
+"""
+import copy
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.model import BaseModule
+from mmengine.registry import MODELS
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from ..checkpoint import load_backbone_checkpoint
+from ..layers import Downsample, GlobalAttention, NCSSDMixer, Stem, VSSDBlock
+
+# drop_path_rate is the one the released models trained with (micro's yaml said 0.1, but the
+# official builder read a different key and used its default 0.2).
+ARCH_SETTINGS: Dict[str, dict] = {
+    'micro': dict(embed_dim=48, depths=(2, 2, 8, 4), num_heads=(2, 4, 8, 16), d_state=48,
+                  drop_path_rate=0.2),
+    'tiny': dict(embed_dim=64, depths=(2, 4, 8, 4), num_heads=(2, 4, 8, 16), d_state=64,
+                 drop_path_rate=0.2),
+    'small': dict(embed_dim=64, depths=(3, 4, 21, 5), num_heads=(2, 4, 8, 16), d_state=64,
+                  drop_path_rate=0.4),
+    'base': dict(embed_dim=96, depths=(3, 4, 21, 5), num_heads=(3, 6, 12, 24), d_state=64,
+                 drop_path_rate=0.6),
+}
+ARCH_DEFAULTS = dict(expansion=2, ngroups=1, mlp_ratio=4.0, drop_path_rate=0.2)
+MIXERS = ('nc_ssd',)
+MIN_INPUT_SIZE = 32
+
+
+class VSSDStage(nn.Module):
+    """``blocks`` at one resolution, then (stages 0-2) ``downsample`` to the next."""
+
+    def __init__(self, blocks: Sequence[VSSDBlock], downsample: Optional[Downsample]):
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.downsample = downsample
+
+
+@MODELS.register_module()
+class VSSD(BaseModule):
+    """VSSD backbone.
+
+    Args:
+        arch: 'micro', 'tiny', 'small', 'base', or a dict with embed_dim, depths, num_heads,
+            d_state (and optionally expansion, ngroups, mlp_ratio, drop_path_rate).
+        in_channels: image channels.
+        out_indices: stages whose feature maps are returned (strides 4, 8, 16, 32; channels
+            C, 2C, 4C, 8C for embed_dim C), each after its LayerNorm ``outnorm{i}``.
+        drop_rate: dropout inside the MLPs.
+        drop_path_rate: stochastic depth, linear over all blocks from 0 to this value;
+            None takes the arch's value (micro/tiny 0.2, small 0.4, base 0.6).
+        frozen_stages: -1 freezes nothing; k >= 0 freezes the stem and stages 0..k-1 (and their
+            out norms): no gradients, kept in eval mode.
+        norm_eval: keep every BatchNorm in eval mode while training (frozen statistics).
+        with_cp: activation checkpointing per block (saves memory, costs a recompute).
+        mixer: token mixer of stages 0-2; 'nc_ssd' (the released models).
+        positive_weights: NC-SSD token weights +Δ·exp(A_log) (released models) or negative.
+        init_cfg: ``dict(type='Pretrained', checkpoint=PATH, prefix=None, state_key=None)``
+            loads official VSSD checkpoints (classification ``model``/``model_ema``, detection
+            and segmentation ``state_dict`` with ``backbone.`` keys) and our own, and logs the
+            missing/unexpected keys; a checkpoint of another variant raises an error.
+
+    Inputs are (B, in_channels, H, W) with H, W >= 32, any size: stage i has ceil(H / 2^(i+2))
+    rows. ``forward`` returns a tuple of (B, C_i, H_i, W_i) maps, one per out index.
+    """
+
+    def __init__(self, arch: Union[str, dict] = 'tiny', in_channels: int = 3,
+                 out_indices: Sequence[int] = (0, 1, 2, 3), drop_rate: float = 0.,
+                 drop_path_rate: Optional[float] = None, frozen_stages: int = -1,
+                 norm_eval: bool = False, with_cp: bool = False, mixer: str = 'nc_ssd',
+                 positive_weights: bool = True, init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        self.arch = resolve_arch(arch)
+        embed_dim, depths = self.arch['embed_dim'], self.arch['depths']
+        if mixer not in MIXERS:
+            raise ValueError(f'VSSD: mixer must be one of {MIXERS}, got {mixer!r}')
+        self.out_indices = tuple(out_indices)
+        if not self.out_indices or not all(0 <= i < len(depths) for i in self.out_indices):
+            raise ValueError(f'VSSD: out_indices must be a non-empty subset of '
+                             f'{tuple(range(len(depths)))}, got {out_indices}')
+        if not -1 <= frozen_stages <= len(depths):
+            raise ValueError(f'VSSD: frozen_stages must be in [-1, {len(depths)}], '
+                             f'got {frozen_stages}')
+        self.in_channels = in_channels
+        self.frozen_stages, self.norm_eval, self.with_cp = frozen_stages, norm_eval, with_cp
+        self.num_features = [embed_dim * 2 ** i for i in range(len(depths))]
+        if drop_path_rate is None:
+            drop_path_rate = self.arch['drop_path_rate']
+        rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+
+        self.patch_embed = Stem(in_channels, embed_dim)
+        self.layers = nn.ModuleList()
+        last = len(depths) - 1
+        for i, (depth, dim, heads) in enumerate(zip(depths, self.num_features,
+                                                    self.arch['num_heads'])):
+            blocks = [VSSDBlock(dim, self._make_mixer(dim, heads, i == last, drop_rate,
+                                                      positive_weights),
+                                self.arch['mlp_ratio'], drop_rate, rates.pop(0))
+                      for _ in range(depth)]
+            self.layers.append(VSSDStage(blocks, Downsample(dim) if i < last else None))
+        self.apply(_init_linear_and_layernorm)
+        # created after the init pass, as released: PyTorch's default LayerNorm init (1, 0)
+        for i in self.out_indices:
+            self.add_module(f'outnorm{i}', nn.LayerNorm(self.num_features[i]))
+        self._freeze_stages()
+
+    def _make_mixer(self, dim, heads, last_stage, drop_rate, positive_weights) -> nn.Module:
+        if last_stage:
+            return GlobalAttention(dim, heads, attn_drop=drop_rate)
+        return NCSSDMixer(dim, heads, d_state=self.arch['d_state'],
+                          expansion=self.arch['expansion'], ngroups=self.arch['ngroups'],
+                          positive_weights=positive_weights)
+
+    def init_weights(self) -> None:
+        """Load ``init_cfg``'s checkpoint, if any; the random init happened in ``__init__``."""
+        cfg = self.init_cfg
+        if cfg is None:
+            return
+        if isinstance(cfg, (list, tuple)) or cfg.get('type') != 'Pretrained':
+            raise ValueError('VSSD: init_cfg must be None or dict(type="Pretrained", '
+                             f'checkpoint=PATH[, prefix=..., state_key=...]), got {cfg}')
+        load_backbone_checkpoint(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
+                                 state_key=cfg.get('state_key'),
+                                 map_location=cfg.get('map_location', 'cpu'))
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f'VSSD expects images (batch, {self.in_channels}, height, width), '
+                             f'got shape {tuple(x.shape)}')
+        if min(x.shape[2:]) < MIN_INPUT_SIZE:
+            raise ValueError(f'VSSD needs height and width >= {MIN_INPUT_SIZE} (stride 32), got '
+                             f'{tuple(x.shape[2:])}; resize or pad the input')
+        if not torch.isfinite(x).all():
+            raise ValueError('VSSD got non-finite input values (NaN or Inf); check the data '
+                             'pipeline and the normalisation')
+
+    def _run_block(self, block: VSSDBlock, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+        if self.with_cp and x.requires_grad:
+            return checkpoint(block, x, hw, use_reentrant=False)
+        return block(x, hw)
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        self._check_input(x)
+        x, hw = self.patch_embed(x)
+        outs = []
+        for i, stage in enumerate(self.layers):
+            for block in stage.blocks:
+                x = self._run_block(block, x, hw)
+            if i in self.out_indices:
+                out = getattr(self, f'outnorm{i}')(x)
+                outs.append(out.transpose(1, 2).reshape(out.shape[0], -1, *hw).contiguous())
+            if stage.downsample is not None:
+                x, hw = stage.downsample(x, hw)
+        return tuple(outs)
+
+    def _frozen_modules(self):
+        if self.frozen_stages >= 0:
+            yield self.patch_embed
+        for i in range(self.frozen_stages):
+            yield self.layers[i]
+            if i in self.out_indices:
+                yield getattr(self, f'outnorm{i}')
+
+    def _freeze_stages(self) -> None:
+        for module in self._frozen_modules():
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        return self
+
+
+def resolve_arch(arch: Union[str, dict]) -> dict:
+    """The full setting dict of a named variant or of a custom ``arch`` dict."""
+    if isinstance(arch, str):
+        if arch not in ARCH_SETTINGS:
+            raise ValueError(f'VSSD: unknown arch {arch!r}; choose one of '
+                             f'{sorted(ARCH_SETTINGS)} or pass a dict')
+        return {**ARCH_DEFAULTS, **ARCH_SETTINGS[arch]}
+    required = {'embed_dim', 'depths', 'num_heads', 'd_state'}
+    missing = required - set(arch)
+    unknown = set(arch) - required - set(ARCH_DEFAULTS)
+    if missing or unknown:
+        raise ValueError(f'VSSD: a custom arch needs {sorted(required)} (optional: '
+                         f'{sorted(ARCH_DEFAULTS)}); missing {sorted(missing)}, unknown '
+                         f'{sorted(unknown)}')
+    if len(arch['depths']) != len(arch['num_heads']):
+        raise ValueError('VSSD: depths and num_heads need one entry per stage')
+    return {**ARCH_DEFAULTS, **copy.deepcopy(arch)}
+
+
+def _init_linear_and_layernorm(module: nn.Module) -> None:
+    # the official scheme: trunc-normal(0.02, cut at +-2 absolute) linears with zero bias,
+    # LayerNorm (1, 0); convolutions keep PyTorch's defaults
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=.02, a=-2., b=2.)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)

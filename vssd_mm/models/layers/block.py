@@ -1,0 +1,61 @@
+"""The VSSD block: CPE -> LN -> token mixer -> CPE -> LN -> MLP, with residuals."""
+from typing import Tuple
+
+import torch
+from mmcv.cnn.bricks import DropPath
+from torch import nn
+
+
+class Mlp(nn.Module):
+    """fc1 -> GELU (exact) -> Dropout -> fc2 -> Dropout on (..., dim)."""
+
+    def __init__(self, dim: int, hidden: int, drop: float = 0.):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+        self.drop = nn.Dropout(drop)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+
+
+class DepthwisePositionEncoding(nn.Conv2d):
+    """Conditional position encoding: x + DWConv3x3(x) on tokens (B, H*W, dim)."""
+
+    def __init__(self, dim: int):
+        super().__init__(dim, dim, 3, padding=1, groups=dim)
+
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+        batch, _, dim = x.shape
+        pos = super().forward(x.transpose(1, 2).reshape(batch, dim, *hw))
+        return x + pos.flatten(2).transpose(1, 2)
+
+
+class VSSDBlock(nn.Module):
+    """One block on tokens (B, H*W, dim); the CPEs sit outside drop-path (as released).
+
+    Args:
+        dim: channels.
+        mixer: the token mixer, called as ``mixer(x, (H, W))``.
+        mlp_ratio: MLP hidden width / dim.
+        drop: dropout after the MLP layers.
+        drop_path: stochastic depth rate of this block.
+    """
+
+    def __init__(self, dim: int, mixer: nn.Module, mlp_ratio: float = 4., drop: float = 0.,
+                 drop_path: float = 0.):
+        super().__init__()
+        self.cpe1 = DepthwisePositionEncoding(dim)
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = mixer
+        self.cpe2 = DepthwisePositionEncoding(dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+        x = self.cpe1(x, hw)
+        x = x + self.drop_path(self.attn(self.norm1(x), hw))
+        x = self.cpe2(x, hw)
+        return x + self.drop_path(self.mlp(self.norm2(x)))

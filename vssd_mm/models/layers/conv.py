@@ -1,0 +1,77 @@
+"""Convolutional parts of VSSD: the overlapping stem and the downsampling between stages.
+
+Key names follow the official release (``patch_embed.conv1.conv.weight``,
+``layers.0.downsample.conv.2.norm.running_mean``, ...), so its checkpoints load unchanged.
+"""
+from typing import Optional, Tuple
+
+import torch
+from torch import nn
+
+
+class ConvLayer(nn.Module):
+    """conv -> optional BatchNorm2d -> optional ReLU, on (batch, channels, height, width)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
+                 padding: int = 0, groups: int = 1, bias: bool = True, norm: bool = True,
+                 act: bool = True):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding,
+                              groups=groups, bias=bias)
+        self.norm = nn.BatchNorm2d(out_channels) if norm else None
+        self.act = nn.ReLU() if act else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        if self.norm is not None:
+            x = self.norm(x)
+        if self.act is not None:
+            x = self.act(x)
+        return x
+
+
+class Stem(nn.Module):
+    """Image (B, in_channels, H, W) -> tokens (B, ceil(H/4) * ceil(W/4), C), total stride 4.
+
+    conv1: 3x3/2 to C/2 (BN, ReLU); conv2: two 3x3 convs at C/2 used as a residual;
+    conv3: 3x3/2 to 4C (BN, ReLU) then 1x1 to C (BN). The convs have no bias.
+    """
+
+    def __init__(self, in_channels: int, embed_dim: int):
+        super().__init__()
+        half = embed_dim // 2
+        self.conv1 = ConvLayer(in_channels, half, 3, stride=2, padding=1, bias=False)
+        self.conv2 = nn.Sequential(
+            ConvLayer(half, half, 3, padding=1, bias=False),
+            ConvLayer(half, half, 3, padding=1, bias=False, act=False))
+        self.conv3 = nn.Sequential(
+            ConvLayer(half, embed_dim * 4, 3, stride=2, padding=1, bias=False),
+            ConvLayer(embed_dim * 4, embed_dim, 1, bias=False, act=False))
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        x = self.conv1(x)
+        x = self.conv2(x) + x
+        x = self.conv3(x)
+        height, width = x.shape[2:]
+        return x.flatten(2).transpose(1, 2), (height, width)
+
+
+class Downsample(nn.Module):
+    """Overlapping 2x downsampling of tokens (B, H*W, D) -> (B, ceil(H/2)*ceil(W/2), 2D).
+
+    1x1 conv to 8D (ReLU), depthwise 3x3/2 (ReLU), 1x1 conv to 2D with BatchNorm; convs with bias.
+    """
+
+    def __init__(self, dim: int, out_dim: Optional[int] = None, ratio: float = 4.0):
+        super().__init__()
+        out_dim = out_dim or 2 * dim
+        hidden = int(out_dim * ratio)
+        self.conv = nn.Sequential(
+            ConvLayer(dim, hidden, 1, norm=False),
+            ConvLayer(hidden, hidden, 3, stride=2, padding=1, groups=hidden, norm=False),
+            ConvLayer(hidden, out_dim, 1, act=False))
+
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        batch, _, dim = x.shape
+        x = self.conv(x.transpose(1, 2).reshape(batch, dim, *hw))
+        return x.flatten(2).transpose(1, 2), tuple(x.shape[2:])

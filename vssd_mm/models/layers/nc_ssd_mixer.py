@@ -1,0 +1,77 @@
+"""The NC-SSD token mixer of VSSD stages 1-3 (the official ``Mamba2`` with linear_attn_duality)."""
+import math
+from typing import Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...ops import nc_ssd
+
+
+class NCSSDMixer(nn.Module):
+    """Non-causal SSD mixing of tokens (B, H*W, dim) on an H x W grid.
+
+    in_proj splits into the gate z (E*dim), xBC (E*dim + 2*G*N) and dt (heads); xBC passes a
+    depth-wise 3x3 conv + SiLU on the 2-D grid and splits into values x (heads x P), keys B and
+    queries C (G x N each). Token weights w = softplus(dt + dt_bias) * exp(A_log) feed
+    ``vssd_mm.ops.nc_ssd``; the result is LayerNorm-ed, multiplied by the raw gate z (the
+    released models use no SiLU on z and a plain LayerNorm instead of Mamba2's gated RMSNorm) and
+    projected back to dim.
+
+    Args:
+        dim: token channels D.
+        num_heads: heads H; head dim P = expansion * dim / H.
+        d_state: state size N.
+        expansion: E, inner width E * dim.
+        ngroups: G, groups of B/C shared by H / G heads (head h uses group h % G).
+        positive_weights: w = +Δ·exp(A_log) (released models); False gives -Δ·exp(A_log), the
+            pre-release sign (official ``ssd_positve_dA=False``).
+        dt_min, dt_max, dt_init_floor, A_init_range: initialisation of dt_bias and A_log.
+    """
+
+    def __init__(self, dim: int, num_heads: int, d_state: int = 64, expansion: int = 2,
+                 ngroups: int = 1, positive_weights: bool = True, dt_min: float = 1e-3,
+                 dt_max: float = 0.1, dt_init_floor: float = 1e-4,
+                 A_init_range: Tuple[float, float] = (1., 16.)):
+        super().__init__()
+        inner = expansion * dim
+        if inner % num_heads or num_heads % ngroups:
+            raise ValueError(f'NC-SSD: expansion * dim ({inner}) must divide into num_heads '
+                             f'({num_heads}) heads, and num_heads into ngroups ({ngroups})')
+        self.inner, self.num_heads, self.d_state, self.ngroups = inner, num_heads, d_state, ngroups
+        self.headdim = inner // num_heads
+        self.positive_weights = positive_weights
+        conv_dim = inner + 2 * ngroups * d_state
+
+        # dt_bias = softplus^-1(dt), dt log-uniform in [dt_min, dt_max]; A = U[A_init_range]
+        dt = torch.exp(torch.rand(num_heads) * (math.log(dt_max) - math.log(dt_min))
+                       + math.log(dt_min)).clamp(min=dt_init_floor)
+        self.dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))
+        self.A_log = nn.Parameter(torch.log(torch.empty(num_heads).uniform_(*A_init_range)))
+        self.D = nn.Parameter(torch.ones(num_heads))
+        for p in (self.dt_bias, self.A_log, self.D):
+            p._no_weight_decay = True
+
+        self.in_proj = nn.Linear(dim, 2 * inner + 2 * ngroups * d_state + num_heads, bias=False)
+        self.conv2d = nn.Conv2d(conv_dim, conv_dim, 3, padding=1, groups=conv_dim, bias=True)
+        self.act = nn.SiLU()
+        self.norm = nn.LayerNorm(inner)
+        self.out_proj = nn.Linear(inner, dim, bias=False)
+
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+        batch, tokens, _ = x.shape
+        groups_n = self.ngroups * self.d_state
+        z, xbc, dt = self.in_proj(x).split([self.inner, self.inner + 2 * groups_n, self.num_heads],
+                                           dim=-1)
+        xbc = self.conv2d(xbc.transpose(1, 2).reshape(batch, -1, *hw))
+        xbc = self.act(xbc).flatten(2).transpose(1, 2)
+        values, keys, queries = xbc.split([self.inner, groups_n, groups_n], dim=-1)
+        weights = F.softplus(dt + self.dt_bias) * torch.exp(self.A_log.float())
+        if not self.positive_weights:
+            weights = -weights
+        y = nc_ssd(values.reshape(batch, tokens, self.num_heads, self.headdim), weights,
+                   keys.reshape(batch, tokens, self.ngroups, self.d_state),
+                   queries.reshape(batch, tokens, self.ngroups, self.d_state), self.D)
+        y = self.norm(y.reshape(batch, tokens, self.inner)) * z
+        return self.out_proj(y)
