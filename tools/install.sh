@@ -131,12 +131,14 @@ fi
 
 # ---------------------------------------------------------------- mm* libraries, tests, vssd_mm
 "${PIPC[@]}" --quiet "$(pin mmdet)" "$(pin mmsegmentation)" "$(pin mmpretrain)" "$(pin pycocotools)" \
+    "$(pin ftfy)" "$(pin regex)" \
     || die "installing mmdet/mmsegmentation/mmpretrain failed (see pip's message above)."
 "${PIPC[@]}" --quiet -r "$TEST_PINS"
 "${PIPC[@]}" --quiet --no-deps -e "$ROOT"
 
 "$PY" - <<'EOF' || die "the installed stack does not import (message above)."
 import torch, torchvision, mmengine, mmcv, mmdet, mmseg, mmpretrain, vssd_mm
+import mmdet.models, mmseg.models, mmpretrain.models  # their run-time imports are all there
 from mmcv.ops import nms, RoIAlign
 print('[install] torch', torch.__version__, '| torchvision', torchvision.__version__,
       '| mmengine', mmengine.__version__, '| mmcv', mmcv.__version__, '| mmdet', mmdet.__version__,

@@ -16,6 +16,16 @@ def test_versions_are_the_pinned_ones():
         == ('0.10.7', '3.3.0', '1.2.2', '1.2.0')
 
 
+@pytest.mark.parametrize('module', ['mmdet.models', 'mmdet.datasets', 'mmdet.evaluation',
+                                    'mmseg.models', 'mmseg.datasets', 'mmseg.evaluation',
+                                    'mmpretrain.models', 'mmpretrain.datasets'])
+def test_library_modules_import(module):
+    # the registries import these lazily; a missing run-time dependency (mmseg needs ftfy and
+    # regex without declaring them) would only show when a config is built
+    import importlib
+    importlib.import_module(module)
+
+
 def test_mmcv_has_compiled_ops():
     from mmcv.utils import ext_loader
     ext = ext_loader.load_ext('_ext', ['nms', 'roi_align_forward'])

@@ -1,0 +1,277 @@
+"""VSSD backbone: official layout and numbers, OpenMMLab backbone contract, checkpoints."""
+import re
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vssd_mm.models import VSSD
+from vssd_mm.models.backbones.vssd import ARCH_SETTINGS
+from vssd_mm.models.checkpoint import CheckpointMismatchError
+
+# FACTS.md: official classifier parameter counts (computed, matching the release's comments)
+CLASSIFIER_PARAMS = {'micro': 13_512_964, 'tiny': 24_270_724, 'small': 40_075_650,
+                     'base': 88_823_151}
+BACKBONE_PARAMS_M = {'micro': 13.13, 'tiny': 23.76, 'small': 39.56, 'base': 88.06}
+
+
+def n_params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize('arch', list(ARCH_SETTINGS))
+def test_parameter_counts_equal_the_release(arch):
+    dense = VSSD(arch)
+    assert round(n_params(dense) / 1e6, 2) == BACKBONE_PARAMS_M[arch]
+    # classifier = stage-4 features + final norm (= outnorm3) + linear head
+    cls_backbone = VSSD(arch, out_indices=(3,))
+    width = cls_backbone.num_features[-1]
+    assert n_params(cls_backbone) + width * 1000 + 1000 == CLASSIFIER_PARAMS[arch]
+
+
+# every official key pattern of a dense-prediction backbone (FACTS.md section 2.4)
+OFFICIAL_KEY_PATTERNS = [
+    r'patch_embed\.conv1\.(conv\.weight|norm\.\w+)',
+    r'patch_embed\.conv2\.[01]\.(conv\.weight|norm\.\w+)',
+    r'patch_embed\.conv3\.[01]\.(conv\.weight|norm\.\w+)',
+    r'layers\.\d\.blocks\.\d+\.(cpe1|cpe2)\.(weight|bias)',
+    r'layers\.\d\.blocks\.\d+\.(norm1|norm2)\.(weight|bias)',
+    r'layers\.\d\.blocks\.\d+\.attn\.(dt_bias|A_log|D|in_proj\.weight|conv2d\.(weight|bias)|'
+    r'norm\.(weight|bias)|out_proj\.weight)',
+    r'layers\.3\.blocks\.\d+\.attn\.(to_qkv\.weight|to_out\.(weight|bias))',
+    r'layers\.\d\.blocks\.\d+\.mlp\.(fc1|fc2)\.(weight|bias)',
+    r'layers\.[012]\.downsample\.conv\.[012]\.conv\.(weight|bias)',
+    r'layers\.[012]\.downsample\.conv\.2\.norm\.\w+',
+    r'outnorm[0-3]\.(weight|bias)',
+]
+
+
+def test_state_dict_keys_and_shapes_are_the_official_ones():
+    sd = VSSD('tiny').state_dict()
+    unmatched = [k for k in sd if not any(re.fullmatch(p, k) for p in OFFICIAL_KEY_PATTERNS)]
+    assert not unmatched
+    expected_shapes = {  # tiny: C=64, N=64, E=2, heads 2/4/8/16
+        'patch_embed.conv1.conv.weight': (32, 3, 3, 3),
+        'patch_embed.conv3.0.conv.weight': (256, 32, 3, 3),
+        'patch_embed.conv3.1.conv.weight': (64, 256, 1, 1),
+        'layers.0.blocks.0.attn.in_proj.weight': (386, 64),
+        'layers.1.blocks.0.attn.in_proj.weight': (644, 128),
+        'layers.2.blocks.7.attn.in_proj.weight': (1160, 256),
+        'layers.0.blocks.0.attn.conv2d.weight': (256, 1, 3, 3),
+        'layers.2.blocks.0.attn.conv2d.bias': (640,),
+        'layers.0.blocks.1.attn.A_log': (2,),
+        'layers.2.blocks.0.attn.dt_bias': (8,),
+        'layers.0.blocks.0.attn.norm.weight': (128,),
+        'layers.0.blocks.0.attn.out_proj.weight': (64, 128),
+        'layers.3.blocks.3.attn.to_qkv.weight': (1536, 512),
+        'layers.3.blocks.0.attn.to_out.bias': (512,),
+        'layers.0.blocks.0.cpe1.weight': (64, 1, 3, 3),
+        'layers.1.blocks.3.mlp.fc1.weight': (512, 128),
+        'layers.0.downsample.conv.0.conv.weight': (512, 64, 1, 1),
+        'layers.0.downsample.conv.1.conv.weight': (512, 1, 3, 3),
+        'layers.2.downsample.conv.2.conv.weight': (512, 2048, 1, 1),
+        'layers.0.downsample.conv.2.norm.running_var': (128,),
+        'outnorm3.weight': (512,),
+    }
+    for key, shape in expected_shapes.items():
+        assert tuple(sd[key].shape) == shape, key
+    assert 'layers.3.downsample.conv.0.conv.weight' not in sd
+
+
+def test_official_initialisation():
+    torch.manual_seed(0)
+    model = VSSD('micro')
+    mixer = model.layers[0].blocks[0].attn
+    dt = F.softplus(torch.cat([b.attn.dt_bias for s in model.layers[:3] for b in s.blocks]))
+    assert dt.min() >= 1e-3 * 0.999 and dt.max() <= 0.1 * 1.001
+    A = torch.cat([b.attn.A_log for s in model.layers[:3] for b in s.blocks]).exp()
+    assert A.min() >= 1 and A.max() <= 16
+    assert torch.equal(mixer.D, torch.ones_like(mixer.D))
+    w = torch.cat([m.weight.flatten() for m in model.modules() if isinstance(m, torch.nn.Linear)])
+    assert abs(w.std().item() - 0.02) < 0.002 and w.abs().max() < 0.2  # not kaiming
+    assert all(m.bias is None or not m.bias.any()
+               for m in model.modules() if isinstance(m, torch.nn.Linear))
+
+
+@pytest.mark.parametrize('hw', [(224, 224), (97, 131), (32, 32), (512, 683)])
+def test_output_shapes_and_strides(hw):
+    model = VSSD('micro').eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, *hw))
+    ceil = lambda v, s: -(-v // s)  # noqa: E731
+    assert [tuple(o.shape) for o in outs] == [
+        (1, 48 * 2 ** i, ceil(hw[0], 4 * 2 ** i), ceil(hw[1], 4 * 2 ** i)) for i in range(4)]
+    assert all(o.is_contiguous() for o in outs)
+
+
+def test_out_indices_subset():
+    outs = VSSD('micro', out_indices=(1, 3)).eval()(torch.randn(1, 3, 64, 64))
+    assert [o.shape[1] for o in outs] == [96, 384]
+
+
+def test_nc_ssd_mixer_equals_the_official_matrix_form():
+    # the release computes, per head, Y = C (B^T diag(a) V) + D V with a = dt * exp(A_log) and
+    # then LN(Y) * z; here in its own (batch, heads, L, P) layout with explicit matmuls
+    torch.manual_seed(0)
+    mixer = VSSD('micro').layers[1].blocks[0].attn
+    x, hw = torch.randn(2, 6 * 5, 96), (6, 5)
+    with torch.no_grad():
+        zxbcdt = mixer.in_proj(x)
+        inner, n, heads = mixer.inner, mixer.d_state, mixer.num_heads
+        z, xbc, dt = torch.split(zxbcdt, [inner, inner + 2 * n, heads], dim=-1)
+        dt = F.softplus(dt + mixer.dt_bias)
+        img = xbc.view(2, *hw, -1).permute(0, 3, 1, 2)
+        xbc = F.silu(mixer.conv2d(img)).permute(0, 2, 3, 1).reshape(2, 30, -1)
+        v, k, q = torch.split(xbc, [inner, n, n], dim=-1)
+        V = v.view(2, 30, heads, -1).permute(0, 2, 1, 3)
+        dA = -(dt.permute(0, 2, 1)[..., None] * -torch.exp(mixer.A_log.float()).view(1, -1, 1, 1))
+        KV = k.view(2, 1, 30, n).transpose(-1, -2) @ (V * dA)
+        Y = q.view(2, 1, 30, n) @ KV + V * mixer.D.view(1, -1, 1, 1)
+        Y = Y.permute(0, 2, 1, 3).reshape(2, 30, -1)
+        expected = mixer.out_proj(mixer.norm(Y) * z)
+        torch.testing.assert_close(mixer(x, hw), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('registry_module', ['mmdet.registry', 'mmseg.registry',
+                                             'mmpretrain.registry'])
+def test_one_registration_serves_every_library(registry_module):
+    import importlib
+    import vssd_mm  # noqa: F401
+    registry = importlib.import_module(registry_module).MODELS
+    model = registry.build(dict(type='VSSD', arch='micro', out_indices=(2,)))
+    assert type(model) is VSSD
+
+
+def test_custom_imports_in_a_config_is_enough(tmp_path):
+    import subprocess
+    import sys
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text("_base_ = ['mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py']\n"
+                   "custom_imports = dict(imports=['vssd_mm'], allow_failed_imports=False)\n"
+                   "model = dict(backbone=dict(_delete_=True, type='VSSD', arch='micro'),\n"
+                   "             neck=dict(in_channels=[48, 96, 192, 384]))\n")
+    code = ("import sys; from mmengine.config import Config; from mmdet.registry import MODELS;"
+            "from mmdet.utils import register_all_modules; register_all_modules();"
+            "from mmengine.utils import import_modules_from_strings as imp;"
+            f"cfg = Config.fromfile({str(cfg)!r}); imp(**cfg.custom_imports);"
+            "m = MODELS.build(cfg.model); print(type(m.backbone).__module__)")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().endswith('vssd_mm.models.backbones.vssd')
+
+
+def test_frozen_stages_get_no_gradient_and_stay_in_eval():
+    model = VSSD('micro', frozen_stages=1)
+    model.train()
+    frozen = [model.patch_embed, model.layers[0], model.outnorm0]
+    assert all(not m.training for f in frozen for m in f.modules())
+    assert model.layers[1].training
+    sum(o.sum() for o in model(torch.randn(2, 3, 64, 64))).backward()
+    assert all(p.grad is None for f in frozen for p in f.parameters())
+    assert all(p.grad is not None for p in model.layers[1].parameters())
+
+
+def test_norm_eval_keeps_batchnorm_statistics():
+    model = VSSD('micro', norm_eval=True).train()
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and not any(bn.training for bn in bns)
+    before = [bn.running_mean.clone() for bn in bns]
+    model(torch.randn(2, 3, 64, 64))
+    assert all(torch.equal(b, bn.running_mean) for b, bn in zip(before, bns))
+
+
+def test_with_cp_gives_the_same_outputs_and_gradients():
+    torch.manual_seed(0)
+    plain = VSSD('micro', drop_path_rate=0.)
+    ckpt = VSSD('micro', drop_path_rate=0., with_cp=True)
+    ckpt.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 64, 96)
+    grads = []
+    for model in (plain, ckpt):
+        model.train()
+        model.zero_grad()
+        outs = model(x)
+        sum((o * o).mean() for o in outs).backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+        grads[-1]['_out'] = torch.cat([o.flatten() for o in outs]).detach()
+    for name in grads[0]:
+        torch.testing.assert_close(grads[1][name], grads[0][name], rtol=1e-5, atol=1e-6,
+                                   msg=name)
+
+
+def _official_classification_state(model: VSSD, num_classes=1000):
+    """A state dict in the official classifier layout: no outnorms, final norm + head."""
+    sd = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith('outnorm')}
+    width = model.num_features[-1]
+    sd.update({'norm.weight': torch.ones(width), 'norm.bias': torch.zeros(width),
+               'head.weight': torch.zeros(num_classes, width), 'head.bias': torch.zeros(num_classes)})
+    return sd
+
+
+def test_official_classification_checkpoint_loads(tmp_path):
+    torch.manual_seed(0)
+    source = VSSD('micro')
+    path = tmp_path / 'vssd_micro_best.pth'
+    torch.save({'model': _official_classification_state(source), 'epoch': 299}, path)
+    target = VSSD('micro', init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    target.init_weights()
+    got, want = target.state_dict(), source.state_dict()
+    assert all(torch.equal(got[k], want[k]) for k in want if not k.startswith('outnorm'))
+
+
+def test_model_ema_entry_and_detection_layout(tmp_path):
+    torch.manual_seed(0)
+    source = VSSD('micro')
+    path = tmp_path / 'official.pth'
+    ema = {k: v + 1 if v.is_floating_point() else v
+           for k, v in _official_classification_state(source).items()}
+    torch.save({'model': _official_classification_state(source), 'model_ema': ema}, path)
+    target = VSSD('micro', init_cfg=dict(type='Pretrained', checkpoint=str(path),
+                                         state_key='model_ema'))
+    target.init_weights()
+    key = 'layers.0.blocks.0.attn.A_log'
+    torch.testing.assert_close(target.state_dict()[key], source.state_dict()[key] + 1)
+
+    # mmdet / mmseg layout: {'state_dict': {'backbone.*', 'neck.*', ...}}, outnorms included
+    det = tmp_path / 'mask_rcnn.pth'
+    torch.save({'state_dict': {**{f'backbone.{k}': v for k, v in source.state_dict().items()},
+                               'neck.lateral_convs.0.conv.weight': torch.zeros(1)}}, det)
+    target = VSSD('micro', init_cfg=dict(type='Pretrained', checkpoint=str(det)))
+    target.init_weights()
+    assert all(torch.equal(v, source.state_dict()[k]) for k, v in target.state_dict().items())
+
+
+def test_checkpoint_of_another_variant_is_an_error(tmp_path):
+    path = tmp_path / 'micro.pth'
+    torch.save({'model': _official_classification_state(VSSD('micro'))}, path)
+    model = VSSD('tiny', init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    with pytest.raises(CheckpointMismatchError, match=r'checkpoint has embed_dim 48, depths '
+                       r'\(2, 2, 8, 4\).*model has embed_dim 64, depths \(2, 4, 8, 4\)'):
+        model.init_weights()
+
+
+@pytest.mark.parametrize('x, message', [
+    (torch.randn(1, 1, 64, 64), r'expects images \(batch, 3, height, width\)'),
+    (torch.randn(3, 64, 64), r'expects images'),
+    (torch.randn(1, 3, 16, 64), 'height and width >= 32'),
+    (torch.full((1, 3, 64, 64), float('nan')), 'non-finite input'),
+])
+def test_bad_input_is_a_clear_error(x, message):
+    with pytest.raises(ValueError, match=message):
+        VSSD('micro')(x)
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(arch='huge'), "unknown arch 'huge'"),
+    (dict(arch=dict(embed_dim=32)), 'a custom arch needs'),
+    (dict(mixer='bi_ssd'), 'mixer must be one of'),
+    (dict(out_indices=(4,)), 'out_indices must be'),
+])
+def test_bad_arguments_are_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        VSSD(**kwargs)
+
+
+def test_custom_arch_dict():
+    model = VSSD(dict(embed_dim=32, depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8), d_state=16))
+    assert [o.shape[1] for o in model.eval()(torch.randn(1, 3, 32, 32))] == [32, 64, 128, 256]
