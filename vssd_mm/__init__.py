@@ -1,10 +1,14 @@
 """vssd_mm: the VSSD backbone as an OpenMMLab plugin.
 
 ``import vssd_mm`` (or ``custom_imports=dict(imports=['vssd_mm'])`` in a config) registers the
-models with mmengine's registries. ``vssd_mm.ops`` needs only torch.
+models with mmengine's registries. ``vssd_mm.ops`` needs only torch: on a machine without
+mmengine/mmcv (a bare GPU box running the op benchmark) the models are not registered, the ops work.
 """
+from importlib.util import find_spec
+
 from .version import __version__
 
-from . import models  # noqa: E402,F401  (registration)
+if find_spec('mmengine') is not None and find_spec('mmcv') is not None:
+    from . import models  # noqa: F401  (registration)
 
 __all__ = ['__version__']
