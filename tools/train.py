@@ -1,12 +1,10 @@
 """Train a model from an OpenMMLab config (mmdet, mmseg or mmpretrain; the config's default_scope
 decides). Usage: python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] ..."""
 import argparse
-import os
-
-from mmengine.config import DictAction
 
 from vssd_mm.compat import filter_known_warnings
 from vssd_mm.engine import build_runner, load_config, prepare_train_config
+from vssd_mm.engine.cli import add_common_arguments, parse_with_common
 
 
 def parse_args(argv=None):
@@ -20,14 +18,8 @@ def parse_args(argv=None):
     parser.add_argument('--amp', action='store_true', help='mixed-precision training (CUDA only)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the learning rate by the actual total batch size')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
-                        help='override config entries, e.g. train_dataloader.batch_size=4')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-                        help='job launcher (tools/dist_train.sh uses pytorch)')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_common_arguments(parser)
+    return parse_with_common(parser, argv)
 
 
 def main(argv=None):
