@@ -8,16 +8,20 @@
 #                   an mmcv wheel there is used only if its compiled ops load with the installed torch
 #   PYTHON          the interpreter that creates the venv (default: python3)
 #
-# Only the venv and <checkout>/.cache are written.
+# Only the venv and <checkout>/.cache (pip's cache, self-built wheels) are written, unless
+# PIP_CACHE_DIR points elsewhere.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${VSSD_MM_VENV:-$ROOT/.venv}
 WHEELS=${VSSD_MM_WHEELS:-$ROOT/../shared/wheels}
+[ -d "$WHEELS" ] && WHEELS=$(cd "$WHEELS" && pwd)
 PINS=$ROOT/requirements/stack.txt
 TEST_PINS=$ROOT/requirements/tests.txt
 BUILT_WHEELS=$ROOT/.cache/wheels     # mmcv wheels we compiled ourselves, reused on re-install
 STAMP=$VENV/.vssd_mm_install_stamp
+# pip's download cache stays in the checkout too (nothing outside it and the venv is written)
+export PIP_CACHE_DIR=${PIP_CACHE_DIR:-$ROOT/.cache/pip}
 START=$SECONDS
 
 say() { printf '\033[1m[install]\033[0m %s\n' "$*"; }
