@@ -105,3 +105,21 @@ def _report(missing: List[str], unexpected: List[str], mismatched: List[str]) ->
         if keys:
             lines.append(f'  {title} ({len(keys)}): {_short(keys)}')
     return '\n'.join(lines)
+
+
+def official_classifier_to_mmpretrain(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Official classifier keys -> mmpretrain ``ImageClassifier(backbone=VSSD(out_indices=(3,)),
+    neck=GlobalAveragePooling, head=LinearClsHead)`` keys.
+
+    The official final LayerNorm ``norm`` over stage-4 tokens is exactly ``outnorm3``; average
+    pooling over tokens is the neck; ``head`` becomes ``head.fc``.
+    """
+    converted = {}
+    for key, value in state.items():
+        if key.startswith('norm.'):
+            converted['backbone.outnorm3.' + key[len('norm.'):]] = value
+        elif key.startswith('head.'):
+            converted['head.fc.' + key[len('head.'):]] = value
+        else:
+            converted['backbone.' + key] = value
+    return converted

@@ -1,0 +1,36 @@
+"""Official classification checkpoints -> mmpretrain ImageClassifier with unchanged logits."""
+import torch
+
+from vssd_mm.models import VSSD
+
+
+def test_converted_checkpoint_gives_the_official_logits(tmp_path, tool):
+    import vssd_mm  # noqa: F401
+    from mmpretrain.registry import MODELS
+    torch.manual_seed(0)
+    backbone = VSSD('micro', out_indices=(3,)).eval()
+    norm, head = torch.nn.LayerNorm(384), torch.nn.Linear(384, 10)
+    torch.nn.init.normal_(norm.weight)
+    official = {k: v for k, v in backbone.state_dict().items() if not k.startswith('outnorm')}
+    official.update({f'norm.{k}': v for k, v in norm.state_dict().items()})
+    official.update({f'head.{k}': v for k, v in head.state_dict().items()})
+    src, dst = tmp_path / 'vssd_micro_best.pth', tmp_path / 'vssd_micro_mmpretrain.pth'
+    torch.save({'model': official}, src)
+    tool('convert_checkpoint.py', src, dst)
+    assert tool('convert_checkpoint.py', src, dst, check=False).returncode != 0  # no overwrite
+
+    classifier = MODELS.build(dict(
+        type='ImageClassifier', backbone=dict(type='VSSD', arch='micro', out_indices=(3,)),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LinearClsHead', num_classes=10, in_channels=384)))
+    missing, unexpected = classifier.load_state_dict(torch.load(dst)['state_dict'], strict=True)
+    assert not missing and not unexpected
+    classifier.eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        # the official classifier: stage-4 tokens -> norm -> mean over tokens -> head
+        backbone.outnorm3 = torch.nn.Identity()  # raw stage-4 tokens, same weights as official
+        tokens = backbone(x)[0].flatten(2).transpose(1, 2)
+        expected = head(norm(tokens).mean(1))
+        got = classifier(x, mode='tensor')
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
