@@ -27,3 +27,9 @@ def test_missing_checkpoint_for_test_tool(tool, tmp_path):
     proc = tool('test.py', CONFIG, tmp_path / 'missing.pth', check=False)
     assert proc.returncode != 0 and 'checkpoint not found' in proc.stderr
     assert 'Traceback' not in proc.stderr
+
+
+def test_missing_config_is_a_clear_error(tool, tmp_path):
+    proc = tool('train.py', tmp_path / 'no_such_config.py', check=False)
+    assert proc.returncode != 0 and 'config file not found' in proc.stderr
+    assert 'Traceback' not in proc.stderr

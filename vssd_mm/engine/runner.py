@@ -15,7 +15,7 @@ from ..compat import trust_training_state
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     """Read a config file and merge ``--cfg-options`` into it."""
     if not osp.isfile(path):
-        raise FileNotFoundError(f'config file not found: {path}')
+        raise SystemExit(f'error: config file not found: {path}')
     cfg = Config.fromfile(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

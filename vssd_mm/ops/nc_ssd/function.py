@@ -39,7 +39,7 @@ def kv_reduce(keys: torch.Tensor, values: torch.Tensor, weights: Optional[torch.
     Args:
         keys: (batch, L, G, N); values: (batch, L, heads, P); weights: (batch, L, heads) or None.
     Returns:
-        (batch, heads, N, P) float32.
+        (batch, heads, N, P) float32, contiguous.
     """
     batch, length, groups, dstate = keys.shape
     headdim = values.shape[-1]
@@ -91,6 +91,7 @@ class NCSSDFunction(torch.autograd.Function):
         batch, length, heads, headdim = x.shape
         groups, dstate = B.shape[2], B.shape[3]
         dkv = kv_reduce(C, dy, None, heads=heads)
+        assert dkv.stride() == kv.stride()  # bwd_tile_kernel indexes both with KV's strides
         dx = torch.empty_like(x, memory_format=torch.contiguous_format)
         dw = torch.empty_like(w, memory_format=torch.contiguous_format)
         dB = torch.empty_like(B, memory_format=torch.contiguous_format)
