@@ -15,14 +15,17 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / 'fixtures'
 
 
-def run_tool(script: str, *args: str, timeout: float = 600, check: bool = True):
-    """Run ``tools/<script>`` as a user would, from the repository root; return the process.
+def run_tool(script: str, *args: str, timeout: float = 600, check: bool = True, cwd=REPO,
+             env: dict = None):
+    """Run ``tools/<script>`` as a user would (from ``cwd``, default the repository root); return
+    the process. A ``.sh`` script runs under bash with PYTHON set to this interpreter.
 
     ``tests/fixtures`` is put on PYTHONPATH so configs can ``custom_imports`` the toy modules.
     """
-    env = dict(os.environ)
+    env = {**os.environ, **(env or {}), 'PYTHON': sys.executable}
     env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(FIXTURES), env.get('PYTHONPATH')]))
-    proc = subprocess.run([sys.executable, str(REPO / 'tools' / script), *map(str, args)], cwd=REPO,
+    launcher = ['bash'] if script.endswith('.sh') else [sys.executable]
+    proc = subprocess.run([*launcher, str(REPO / 'tools' / script), *map(str, args)], cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f'tools/{script} {" ".join(map(str, args))} exited {proc.returncode}\n'

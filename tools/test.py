@@ -12,6 +12,14 @@ def parse_args(argv=None):
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='directory for the evaluation logs and metrics')
+    parser.add_argument('--tta', action='store_true',
+                        help='test-time augmentation: the config\'s tta_model over tta_pipeline')
+    parser.add_argument('--out', help='dump all predictions into this .pkl file '
+                        '(mmseg: or a directory of prediction PNGs)')
+    parser.add_argument('--show', action='store_true', help='show predictions in a window')
+    parser.add_argument('--show-dir', help='draw predictions into this folder (mmdet/mmpretrain: '
+                        'inside the run folder of the work dir)')
+    parser.add_argument('--wait-time', type=float, default=2., help='seconds per shown image')
     add_common_arguments(parser)
     return parse_with_common(parser, argv)
 
@@ -21,7 +29,8 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
     prepare_test_config(cfg, args.config, args.checkpoint, work_dir=args.work_dir,
-                        launcher=args.launcher)
+                        launcher=args.launcher, tta=args.tta, out=args.out, show=args.show,
+                        show_dir=args.show_dir, wait_time=args.wait_time)
     build_runner(cfg).test()
 
 

@@ -10,6 +10,9 @@ import torch
 from mmengine.config import Config
 
 from ..compat import trust_training_state
+from .distributed import prepare_cpu_distributed
+from .preflight import check_datasets, check_pretrained
+from .test_options import enable_output, enable_tta, enable_visualization
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
@@ -40,9 +43,15 @@ def prepare_train_config(cfg: Config, config_path: str, *, work_dir: Optional[st
             of a checkpoint to resume from.
         amp: train with mixed precision (``AmpOptimWrapper``, dynamic loss scale); CUDA only.
         auto_scale_lr: scale the learning rate by ``total batch / auto_scale_lr.base_batch_size``.
+
+    Exits with a message (``SystemExit``) when the datasets or pretrained weights the config
+    names are not on disk.
     """
     cfg.launcher = launcher
     _set_work_dir(cfg, config_path, work_dir)
+    check_datasets(cfg, ['train_dataloader'] + (['val_dataloader'] if cfg.get('val_cfg') else []))
+    check_pretrained(cfg)
+    prepare_cpu_distributed(cfg, launcher)
     if amp:
         if not torch.cuda.is_available():
             raise SystemExit(
@@ -67,13 +76,30 @@ def prepare_train_config(cfg: Config, config_path: str, *, work_dir: Optional[st
 
 
 def prepare_test_config(cfg: Config, config_path: str, checkpoint: str, *,
-                        work_dir: Optional[str] = None, launcher: str = 'none') -> Config:
-    """Apply the test tool's flags to ``cfg`` (in place) and return it."""
+                        work_dir: Optional[str] = None, launcher: str = 'none', tta: bool = False,
+                        out: Optional[str] = None, show: bool = False,
+                        show_dir: Optional[str] = None, wait_time: float = 2.) -> Config:
+    """Apply the test tool's flags to ``cfg`` (in place) and return it.
+
+    Args:
+        tta: test with ``cfg.tta_model`` over the views of ``cfg.tta_pipeline``.
+        out: also dump every prediction into this ``.pkl`` file (mmseg: or a folder of PNGs).
+        show, show_dir, wait_time: draw predictions on screen (``wait_time`` seconds each) and/or
+            into ``show_dir``; see ``test_options.enable_visualization``.
+    """
     if not osp.isfile(checkpoint):
         raise SystemExit(f'error: checkpoint not found: {checkpoint}')
     cfg.launcher = launcher
     _set_work_dir(cfg, config_path, work_dir)
+    check_datasets(cfg, ['test_dataloader'])
+    prepare_cpu_distributed(cfg, launcher)
     cfg.load_from = checkpoint
+    if tta:
+        enable_tta(cfg)
+    if out:
+        enable_output(cfg, out)
+    if show or show_dir:
+        enable_visualization(cfg, show, show_dir, wait_time)
     return cfg
 
 

@@ -1,5 +1,6 @@
 """Models; importing this registers them in mmengine's root MODELS registry, which the MODELS
 registries of mmdet, mmseg and mmpretrain consult as their parent."""
 from .backbones import VSSD
+from .tta import InstanceSegTTAModel
 
-__all__ = ['VSSD']
+__all__ = ['InstanceSegTTAModel', 'VSSD']

@@ -1,0 +1,8 @@
+# VSSD-Base variant of mask_rcnn_vssd_t_3x_ms.py. The release has no Base detection config:
+# drop-path 0.6 follows its rule for the other variants (detection uses the drop-path the
+# classification recipe intended for the variant).
+_base_ = './mask_rcnn_vssd_t_3x_ms.py'
+model = dict(
+    backbone=dict(arch='base', drop_path_rate=0.6,
+                  init_cfg=dict(checkpoint='checkpoints/vssd_base_best_ema.pth')),
+    neck=dict(in_channels=[96, 192, 384, 768]))

@@ -1,0 +1,5 @@
+# VSSD-Small variant of mask_rcnn_vssd_t_3x_ms.py (release: drop-path 0.4).
+_base_ = './mask_rcnn_vssd_t_3x_ms.py'
+model = dict(
+    backbone=dict(arch='small', drop_path_rate=0.4,
+                  init_cfg=dict(checkpoint='checkpoints/vssd_small_best_ema.pth')))

@@ -1,0 +1,82 @@
+"""``tools/test.py``'s ``--tta``, ``--out`` and ``--show`` / ``--show-dir``, applied to a config.
+
+Each library names these things differently (mmdet's ``DetVisualizationHook(test_out_dir)``,
+mmseg's visualizer ``save_dir``, mmpretrain's ``VisualizationHook(enable, out_dir)``); the
+config's ``default_scope`` picks the library, and the flags mean what they mean in its own
+``tools/test.py``.
+"""
+from typing import Optional
+
+from mmengine.config import Config, ConfigDict
+
+PICKLE_SUFFIXES = ('.pkl', '.pickle')
+
+
+def _scope(cfg: Config) -> str:
+    return cfg.get('default_scope') or 'mmengine'
+
+
+def _innermost_dataset(dataset_cfg: dict) -> dict:
+    # wrappers (RepeatDataset, ClassBalancedDataset, ...) keep the real dataset under 'dataset'
+    while 'dataset' in dataset_cfg:
+        dataset_cfg = dataset_cfg['dataset']
+    return dataset_cfg
+
+
+def enable_tta(cfg: Config) -> Config:
+    """Wrap ``cfg.model`` in ``cfg.tta_model`` and give the test set ``cfg.tta_pipeline``."""
+    missing = [k for k in ('tta_model', 'tta_pipeline') if k not in cfg]
+    if missing:
+        raise SystemExit(f'error: --tta needs {" and ".join(missing)} in the config '
+                         '(the configs in configs/ define both; see configs/mmdet/_base_/'
+                         'mask_rcnn_tta.py for an example)')
+    cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+    _innermost_dataset(cfg.test_dataloader.dataset).pipeline = cfg.tta_pipeline
+    return cfg
+
+
+def _add_test_metric(cfg: Config, metric: dict) -> None:
+    evaluator = cfg.test_evaluator
+    metrics = list(evaluator) if isinstance(evaluator, (list, tuple)) else [evaluator]
+    cfg.test_evaluator = metrics + [metric]
+
+
+def enable_output(cfg: Config, out: str) -> Config:
+    """``--out``: a ``.pkl`` file of all predictions; for mmseg also a directory of label PNGs."""
+    scope = _scope(cfg)
+    if out.endswith(PICKLE_SUFFIXES):
+        dump = 'DumpDetResults' if scope == 'mmdet' else 'DumpResults'
+        _add_test_metric(cfg, dict(type=dump, out_file_path=out))
+    elif scope == 'mmseg':
+        cfg.test_evaluator['output_dir'] = out
+        cfg.test_evaluator['keep_results'] = True
+    else:
+        raise SystemExit(f'error: --out must name a .pkl file, got {out!r}')
+    return cfg
+
+
+def enable_visualization(cfg: Config, show: bool, show_dir: Optional[str],
+                         wait_time: float) -> Config:
+    """Draw test predictions: on screen (``show``) and/or as images (``show_dir``).
+
+    ``show_dir`` is relative to the run's folder inside the work dir for mmdet and mmpretrain
+    (as in their tools), and a plain path for mmseg.
+    """
+    hooks = cfg.get('default_hooks', {})
+    if 'visualization' not in hooks:
+        raise SystemExit('error: --show/--show-dir need a visualization hook in '
+                         'default_hooks (e.g. dict(type="DetVisualizationHook"))')
+    hook = hooks['visualization']
+    scope = _scope(cfg)
+    if scope == 'mmpretrain':
+        hook.update(enable=True, show=show, wait_time=wait_time, interval=1)
+        if show_dir:
+            hook['out_dir'] = show_dir
+        return cfg
+    hook.update(draw=True, show=show, wait_time=wait_time, interval=1)
+    if show_dir:
+        if scope == 'mmseg':
+            cfg.visualizer['save_dir'] = show_dir
+        else:
+            hook['test_out_dir'] = show_dir
+    return cfg
