@@ -2,12 +2,14 @@
 #   make demo   the project's main job on generated demo data: Mask R-CNN + VSSD-T trained on a
 #               COCO-format shapes dataset (AP after each epoch), multi-scale + flip test,
 #               prediction pictures in $(DEMO_DIR)/<run>/predictions/
+#   make demo-seg   the same for segmentation: UperNet + VSSD-T on an ADE20K-format dataset,
+#               mIoU single-scale, then multi-scale + flip, overlays in $(SEG_DEMO_DIR)/predictions/
 #   make test   the test suite (what CI runs)
 VENV ?= .venv
 export VSSD_MM_VENV := $(abspath $(VENV))
 PY := $(VSSD_MM_VENV)/bin/python
 
-.PHONY: install test demo
+.PHONY: install test demo demo-seg
 install:
 	@bash tools/install.sh
 
@@ -23,3 +25,12 @@ demo: install
 	$(PY) tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_DIR) --resume
 	$(PY) tools/test.py $(DEMO_CONFIG) "$$(cat $(DEMO_DIR)/last_checkpoint)" \
 		--work-dir $(DEMO_DIR) --tta --show-dir predictions
+
+SEG_DEMO_CONFIG := configs/mmseg/demo/upernet_vssd_t_demo.py
+SEG_DEMO_DIR ?= work_dirs/demo_upernet_vssd_t
+
+demo-seg: install
+	$(PY) tools/make_demo_data.py ade --out data/ade_demo/ADEChallengeData2016
+	$(PY) tools/train.py $(SEG_DEMO_CONFIG) --work-dir $(SEG_DEMO_DIR) --resume
+	$(PY) tools/test.py $(SEG_DEMO_CONFIG) "$$(cat $(SEG_DEMO_DIR)/last_checkpoint)" \
+		--work-dir $(SEG_DEMO_DIR) --tta --show-dir $(SEG_DEMO_DIR)/predictions

