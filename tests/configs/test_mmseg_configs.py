@@ -100,7 +100,8 @@ def test_builds_and_runs_train_and_inference(name, mode):
     total.backward()
 
     model.eval()
-    model.test_cfg = dict(mode=mode, crop_size=(64, 64), stride=(48, 48))
+    from mmengine.config import ConfigDict
+    model.test_cfg = ConfigDict(mode=mode, crop_size=(64, 64), stride=(48, 48))
     image = torch.randint(0, 256, (3, 80, 100), dtype=torch.uint8)
     sample = SegDataSample(metainfo=dict(img_shape=(80, 100), ori_shape=(80, 100)))
     with torch.no_grad():

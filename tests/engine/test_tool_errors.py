@@ -109,3 +109,19 @@ def test_distributed_launcher_outside_torchrun_is_a_clear_error(tool, tmp_path):
     assert 'Traceback' not in proc.stderr
     proc = tool('train.py', CONFIG, '--work-dir', tmp_path, '--launcher', 'slurm', check=False)
     assert proc.returncode != 0 and 'tools/dist_train.sh' in proc.stderr
+
+
+def test_missing_ade20k_shows_the_layout_and_the_demo(tmp_path, monkeypatch):
+    import vssd_mm  # noqa: F401
+    from mmengine.config import Config
+
+    from vssd_mm.engine.preflight import check_datasets
+    monkeypatch.chdir(tmp_path)
+    cfg = Config.fromfile(str(FIXTURES.parent.parent / 'configs' / 'mmseg' /
+                              'upernet_vssd_t_512x512_160k_ade20k.py'))
+    with pytest.raises(SystemExit) as err:
+        check_datasets(cfg, ['train_dataloader', 'val_dataloader'])
+    msg = str(err.value)
+    assert 'train_dataloader: ADE20KDataset data not found' in msg
+    assert 'data/ade/ADEChallengeData2016/images/training does not exist' in msg
+    assert 'annotations/validation/*.png' in msg and 'make_demo_data.py ade' in msg

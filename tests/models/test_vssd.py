@@ -250,6 +250,23 @@ def test_checkpoint_of_another_variant_is_an_error(tmp_path):
         model.init_weights()
 
 
+def test_missing_file_and_the_deprecated_pretrained_argument(tmp_path):
+    with pytest.raises(FileNotFoundError, match='VSSD checkpoint not found: .*nope.pth'):
+        VSSD('micro', init_cfg=dict(type='Pretrained',
+                                    checkpoint=str(tmp_path / 'nope.pth'))).init_weights()
+    torch.manual_seed(0)
+    source = VSSD('micro')
+    path = tmp_path / 'vssd_micro_best.pth'
+    torch.save({'model': _official_classification_state(source)}, path)
+    with pytest.warns(DeprecationWarning, match='pretrained` is deprecated'):
+        target = VSSD('micro', pretrained=str(path))  # what mmseg's EncoderDecoder passes down
+    target.init_weights()
+    key = 'layers.2.blocks.1.attn.in_proj.weight'
+    assert torch.equal(target.state_dict()[key], source.state_dict()[key])
+    with pytest.raises(ValueError, match='either as init_cfg or as pretrained'):
+        VSSD('micro', pretrained=str(path), init_cfg=dict(type='Pretrained', checkpoint='x'))
+
+
 @pytest.mark.parametrize('x, message', [
     (torch.randn(1, 1, 64, 64), r'expects images \(batch, 3, height, width\)'),
     (torch.randn(3, 64, 64), r'expects images'),

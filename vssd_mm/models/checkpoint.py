@@ -8,6 +8,7 @@ Understood layouts (``state_key`` picks one explicitly):
 - a bare state dict.
 Files are read with ``torch.load(weights_only=True)``: weights, not pickled code.
 """
+import os.path as osp
 import re
 from collections import Counter
 from typing import Dict, List, Optional
@@ -74,7 +75,7 @@ def load_backbone_checkpoint(model: nn.Module, path: str, prefix: Optional[str] 
     the official detection/segmentation training did). Any other missing, unexpected or
     shape-mismatched backbone key raises ``CheckpointMismatchError`` naming both variants.
     """
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    ckpt = _read(path, map_location)
     state = backbone_state_dict(select_state_dict(ckpt, state_key), prefix)
     own = model.state_dict()
     missing = [k for k in own if k not in state]
@@ -92,6 +93,17 @@ def load_backbone_checkpoint(model: nn.Module, path: str, prefix: Optional[str] 
     print_log(f'VSSD: loaded {len(state)} tensors from {path}'
               + (f'; newly initialised (not in the checkpoint): {_short(missing)}' if missing
                  else '; no missing keys'), logger='current')
+
+
+def _read(path: str, map_location) -> dict:
+    """Local files with torch.load(weights_only=True); URLs and ``open-mmlab://`` names through
+    mmengine (its loaders also use torch's weights-only default)."""
+    if '://' in path:
+        from mmengine.runner import CheckpointLoader
+        return CheckpointLoader.load_checkpoint(path, map_location=map_location)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'VSSD checkpoint not found: {path}')
+    return torch.load(path, map_location=map_location, weights_only=True)
 
 
 def _short(keys: List[str], limit: int = 8) -> str:

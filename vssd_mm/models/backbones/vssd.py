@@ -7,6 +7,7 @@ Layout and state-dict keys equal the official release, so its checkpoints load u
 global multi-head self-attention.
 """
 import copy
+import warnings
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
@@ -67,6 +68,8 @@ class VSSD(BaseModule):
             loads official VSSD checkpoints (classification ``model``/``model_ema``, detection
             and segmentation ``state_dict`` with ``backbone.`` keys) and our own, and logs the
             missing/unexpected keys; a checkpoint of another variant raises an error.
+        pretrained: deprecated spelling of ``init_cfg=dict(type='Pretrained', checkpoint=...)``
+            that mmdet/mmseg segmentors still pass down from ``model.pretrained``.
 
     Inputs are (B, in_channels, H, W) with H, W >= 32, any size: stage i has ceil(H / 2^(i+2))
     rows. ``forward`` returns a tuple of (B, C_i, H_i, W_i) maps, one per out index.
@@ -76,7 +79,15 @@ class VSSD(BaseModule):
                  out_indices: Sequence[int] = (0, 1, 2, 3), drop_rate: float = 0.,
                  drop_path_rate: Optional[float] = None, frozen_stages: int = -1,
                  norm_eval: bool = False, with_cp: bool = False, mixer: str = 'nc_ssd',
-                 positive_weights: bool = True, init_cfg: Optional[dict] = None):
+                 positive_weights: bool = True, init_cfg: Optional[dict] = None,
+                 pretrained: Optional[str] = None):
+        if pretrained is not None:
+            if init_cfg is not None:
+                raise ValueError('VSSD: give the checkpoint either as init_cfg or as pretrained, '
+                                 'not both')
+            warnings.warn('VSSD: `pretrained` is deprecated, use init_cfg=dict(type='
+                          '"Pretrained", checkpoint=...)', DeprecationWarning)
+            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
         super().__init__(init_cfg=init_cfg)
         self.arch = resolve_arch(arch)
         embed_dim, depths = self.arch['embed_dim'], self.arch['depths']
