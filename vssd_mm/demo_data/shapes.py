@@ -39,7 +39,7 @@ class Shape:
         return float(abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) / 2)
 
 
-def _outline(label: int, cx: float, cy: float, r: float, angle: float) -> np.ndarray:
+def outline(label: int, cx: float, cy: float, r: float, angle: float) -> np.ndarray:
     name = CLASS_NAMES[label]
     if name == 'square':
         t = angle + np.pi / 4 + np.arange(4) * np.pi / 2
@@ -50,7 +50,7 @@ def _outline(label: int, cx: float, cy: float, r: float, angle: float) -> np.nda
     return np.stack([cx + r * np.cos(t), cy + r * np.sin(t)], axis=1)
 
 
-def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+def background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     base = rng.uniform(90, 160, size=3)
     slope = rng.uniform(-0.3, 0.3, size=(3, 2))
@@ -76,7 +76,7 @@ def random_scene(rng: np.random.Generator, height: int, width: int, num_objects:
         is too crowded to place one without overlap).
     """
     labels = list(range(len(CLASS_NAMES))) if labels is None else list(labels)
-    image = _background(rng, height, width)
+    image = background(rng, height, width)
     shapes: List[Shape] = []
     taken: List[Tuple[float, float, float]] = []
     for _ in range(int(rng.integers(num_objects[0], num_objects[1] + 1))):
@@ -88,7 +88,7 @@ def random_scene(rng: np.random.Generator, height: int, width: int, num_objects:
         else:
             continue
         label = int(rng.choice(labels))
-        polygon = _outline(label, cx, cy, r, rng.uniform(0, 2 * np.pi))
+        polygon = outline(label, cx, cy, r, rng.uniform(0, 2 * np.pi))
         colour = np.clip(np.array(SHAPE_CLASSES[label][1]) + rng.integers(-25, 26, 3), 0, 255)
         fill_polygon(image, polygon, tuple(int(c) for c in colour))
         shapes.append(Shape(label, polygon))
