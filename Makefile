@@ -4,12 +4,13 @@
 #               prediction pictures in $(DEMO_DIR)/<run>/predictions/
 #   make demo-seg   the same for segmentation: UperNet + VSSD-T on an ADE20K-format dataset,
 #               mIoU single-scale, then multi-scale + flip, overlays in $(SEG_DEMO_DIR)/predictions/
+#   make demo-cls   classification: VSSD-T ImageClassifier on ImageFolder shapes, top-1 accuracy
 #   make test   the test suite (what CI runs)
 VENV ?= .venv
 export VSSD_MM_VENV := $(abspath $(VENV))
 PY := $(VSSD_MM_VENV)/bin/python
 
-.PHONY: install test demo demo-seg
+.PHONY: install test demo demo-seg demo-cls
 install:
 	@bash tools/install.sh
 
@@ -34,3 +35,10 @@ demo-seg: install
 	$(PY) tools/train.py $(SEG_DEMO_CONFIG) --work-dir $(SEG_DEMO_DIR) --resume
 	$(PY) tools/test.py $(SEG_DEMO_CONFIG) "$$(cat $(SEG_DEMO_DIR)/last_checkpoint)" \
 		--work-dir $(SEG_DEMO_DIR) --tta --show-dir $(SEG_DEMO_DIR)/predictions
+
+CLS_DEMO_CONFIG := configs/mmpretrain/demo/vssd_t_demo.py
+CLS_DEMO_DIR ?= work_dirs/demo_vssd_t_cls
+
+demo-cls: install
+	$(PY) tools/make_demo_data.py imagenet --out data/imagenet_demo
+	$(PY) tools/train.py $(CLS_DEMO_CONFIG) --work-dir $(CLS_DEMO_DIR) --resume

@@ -7,6 +7,7 @@ from mmengine.config import Config
 from torch import nn
 
 from .flops import count_flops
+from .model_builder import build_model
 
 
 class _TensorForward(nn.Module):
@@ -50,15 +51,7 @@ def _parts(model: nn.Module) -> list:
 
 def analyze_config(cfg: Config, shape: Tuple[int, int]) -> Complexity:
     """Build ``cfg.model`` (random weights; pretrained ``init_cfg`` skipped) and count it."""
-    from mmengine.registry import MODELS, init_default_scope
-    scope = cfg.get('default_scope', 'mmengine')
-    init_default_scope(scope)
-    model_cfg = cfg.model.copy()
-    if model_cfg.get('backbone', {}).get('init_cfg') is not None:
-        model_cfg.backbone.init_cfg = None
-    if 'data_preprocessor' not in model_cfg and cfg.get('data_preprocessor'):
-        model_cfg.data_preprocessor = cfg.data_preprocessor
-    model = MODELS.build(model_cfg)
+    model, scope = build_model(cfg)
     params = sum(p.numel() for p in model.parameters())
     aux = getattr(model, 'auxiliary_head', None)
     aux_params = sum(p.numel() for p in aux.parameters()) if isinstance(aux, nn.Module) else 0

@@ -1,0 +1,109 @@
+"""configs/mmpretrain: every config builds and runs; the recipe equals the official release's."""
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG_DIR = REPO / 'configs' / 'mmpretrain'
+# letter: (arch, drop_path (effective, FACTS §1.1), width, lr per 512, min lr per 512)
+VARIANTS = {
+    'm': ('micro', 0.2, 384, 5e-4, 5e-6),
+    't': ('tiny', 0.2, 512, 5e-4, 5e-6),
+    's': ('small', 0.4, 512, 3e-4, 3e-6),
+    'b': ('base', 0.6, 768, 3e-4, 3e-6),
+}
+CONFIGS = [f'vssd_{v}_8xb128_in1k.py' for v in VARIANTS]
+BATCH = 8 * 128
+
+
+def _load(name):
+    import vssd_mm  # noqa: F401
+    return Config.fromfile(str(CONFIG_DIR / name))
+
+
+def test_the_config_set_is_complete():
+    assert sorted(p.name for p in CONFIG_DIR.glob('vssd_*.py')) == sorted(CONFIGS)
+
+
+@pytest.mark.parametrize('name', CONFIGS)
+def test_recipe_matches_the_release(name):
+    cfg = _load(name)
+    arch, drop_path, width, lr, min_lr = VARIANTS[name[len('vssd_')]]
+    model = cfg.model
+    assert model.type == 'ImageClassifier' and model.get('init_cfg') is None
+    assert model.backbone == dict(type='VSSD', arch=arch, out_indices=(3, ),
+                                  drop_path_rate=drop_path)
+    assert model.neck.type == 'GlobalAveragePooling'
+    assert model.head.in_channels == width and model.head.num_classes == 1000
+    assert model.head.loss == dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original')
+    assert model.head.init_cfg == dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.)
+    assert model.train_cfg.augments == [dict(type='Mixup', alpha=0.8),
+                                        dict(type='CutMix', alpha=1.0)]
+
+    opt = cfg.optim_wrapper
+    assert opt.optimizer.type == 'AdamW' and opt.optimizer.weight_decay == 0.05
+    assert opt.optimizer.betas == (0.9, 0.999) and opt.optimizer.eps == 1e-8
+    assert opt.optimizer.lr == pytest.approx(lr * BATCH / 512)
+    pw = opt.paramwise_cfg
+    assert pw.norm_decay_mult == pw.bias_decay_mult == pw.flat_decay_mult == 0.
+    assert opt.clip_grad == dict(max_norm=5.0)
+    warmup, cosine = cfg.param_scheduler
+    assert (warmup.type, warmup.end, warmup.convert_to_iter_based) == ('LinearLR', 20, True)
+    assert warmup.start_factor * opt.optimizer.lr == pytest.approx(5e-7 * BATCH / 512)
+    assert (cosine.type, cosine.begin, cosine.convert_to_iter_based) == \
+        ('CosineAnnealingLR', 20, True)
+    assert cosine.eta_min == pytest.approx(min_lr * BATCH / 512)
+    assert cfg.train_cfg.max_epochs == 300
+    assert cfg.train_dataloader.batch_size == 128 and cfg.auto_scale_lr.base_batch_size == BATCH
+    assert cfg.custom_hooks == [dict(type='EMAHook', momentum=1e-4, priority='ABOVE_NORMAL')]
+
+    train = {t['type']: t for t in cfg.train_dataloader.dataset.pipeline}
+    assert train['RandomResizedCrop'].scale == 224
+    assert train['RandomResizedCrop'].interpolation == 'bicubic'
+    ra = train['RandAugment']
+    assert (ra.policies, ra.num_policies, ra.magnitude_level, ra.magnitude_std) == \
+        ('timm_increasing', 2, 9, 0.5)
+    assert train['RandomErasing'].erase_prob == 0.25 and train['RandomErasing'].mode == 'rand'
+    assert train['RandomFlip'].prob == 0.5
+    test = {t['type']: t for t in cfg.test_dataloader.dataset.pipeline}
+    assert test['ResizeEdge'].scale == 256 and test['CenterCrop'].crop_size == 224
+    assert cfg.test_dataloader.dataset.data_root == 'data/imagenet'
+
+
+def test_weight_decay_spares_every_one_dimensional_parameter():
+    """As the release: no decay on norms, biases, A_log, D, dt_bias (all 1-D); 0.05 elsewhere."""
+    from mmengine.optim import build_optim_wrapper
+    from mmpretrain.registry import MODELS
+    cfg = _load('vssd_m_8xb128_in1k.py')
+    model = MODELS.build(cfg.model)
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    names = {id(p): n for n, p in model.named_parameters()}
+    decay = {names[id(p)]: g['weight_decay'] for g in wrapper.optimizer.param_groups
+             for p in g['params']}
+    shapes = dict((n, p.dim()) for n, p in model.named_parameters())
+    for n, wd in decay.items():
+        expected = 0. if shapes[n] == 1 else 0.05
+        assert wd == expected, (n, wd)
+    assert decay['backbone.layers.0.blocks.0.attn.A_log'] == 0
+    assert decay['backbone.layers.0.blocks.0.cpe1.weight'] == 0.05
+
+
+@pytest.mark.parametrize('name', CONFIGS)
+def test_builds_and_runs_train_and_predict(name):
+    from mmpretrain.registry import MODELS
+    from mmpretrain.structures import DataSample
+    cfg = _load(name)
+    torch.manual_seed(0)
+    model = MODELS.build(dict(cfg.model, data_preprocessor=cfg.data_preprocessor))
+    model.init_weights()
+    data = dict(inputs=[torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8) for _ in range(2)],
+                data_samples=[DataSample().set_gt_label(i) for i in (3, 7)])
+    losses = model(**model.data_preprocessor(data, training=True), mode='loss')
+    assert torch.isfinite(losses['loss'])
+    losses['loss'].backward()
+    model.eval()
+    with torch.no_grad():
+        preds = model(**model.data_preprocessor(data, training=False), mode='predict')
+    assert preds[0].pred_score.shape == (1000, )

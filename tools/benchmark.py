@@ -1,0 +1,60 @@
+"""Inference and training throughput (images/s) and peak memory of a config's model, with and
+without AMP, on CPU or CUDA. Prints a table and writes it as JSON and a PNG bar chart.
+
+    python tools/benchmark.py CONFIG [--shape H W] [--batch-size N] [--device cuda] [--amp both]
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import time
+
+import torch
+
+from vssd_mm.analysis.throughput import measure, plot
+from vssd_mm.compat import filter_known_warnings
+from vssd_mm.engine import load_config
+from vssd_mm.engine.cli import add_common_arguments
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('--shape', type=int, nargs=2, default=(224, 224), metavar=('H', 'W'))
+    parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--amp', choices=['off', 'on', 'both'], default='both',
+                        help='autocast: fp16 on CUDA, bf16 on CPU (slow without bf16 hardware)')
+    parser.add_argument('--modes', nargs='+', choices=['inference', 'training'],
+                        default=['inference', 'training'])
+    parser.add_argument('--warmup', type=int, default=3, help='untimed batches first')
+    parser.add_argument('--iters', type=int, default=10, help='timed batches')
+    parser.add_argument('--out-dir', default='work_dirs/benchmark',
+                        help='where <config>_<time>.json and .png go')
+    add_common_arguments(parser)
+    args = parser.parse_args(argv)
+    filter_known_warnings()
+    if args.device.startswith('cuda') and not torch.cuda.is_available():
+        raise SystemExit('error: --device cuda but no CUDA GPU is visible; use --device cpu')
+    cfg = load_config(args.config, args.cfg_options)
+    rows = []
+    for amp in {'off': [False], 'on': [True], 'both': [False, True]}[args.amp]:
+        rows += measure(cfg, tuple(args.shape), args.batch_size, args.device, amp,
+                        args.modes, args.warmup, args.iters)
+    print(f'{rows[0].device}, input {args.batch_size} x 3 x {args.shape[0]} x {args.shape[1]}')
+    print(f'{"mode":10s} {"precision":14s} {"images/s":>10s} {"ms/batch":>10s} {"peak MiB":>10s}')
+    for r in rows:
+        print(f'{r.mode:10s} {r.precision:14s} {r.images_per_s:10.1f} {r.ms_per_batch:10.1f} '
+              f'{r.peak_memory_mib:10.0f}')
+    os.makedirs(args.out_dir, exist_ok=True)
+    stem = osp.join(args.out_dir, f'{osp.splitext(osp.basename(args.config))[0]}_'
+                    f'{time.strftime("%Y%m%d_%H%M%S")}')  # a new pair per run, nothing overwritten
+    record = dict(config=args.config, shape=list(args.shape), rows=[r.as_dict() for r in rows])
+    with open(f'{stem}.json', 'w') as f:
+        json.dump(record, f, indent=1)
+    plot(rows, f'{stem}.png', f'{osp.basename(args.config)} - {rows[0].device}')
+    print(f'written: {stem}.json, {stem}.png')
+
+
+if __name__ == '__main__':
+    main()

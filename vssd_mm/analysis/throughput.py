@@ -1,0 +1,110 @@
+"""Inference and training throughput (images/s) and peak memory of a config's model."""
+import contextlib
+import resource
+import time
+from dataclasses import asdict, dataclass
+from typing import List, Optional
+
+import torch
+from mmengine.config import Config
+
+from .model_builder import build_model, synthetic_batch
+
+
+@dataclass
+class Measurement:
+    mode: str                 # 'inference' | 'training'
+    precision: str            # 'fp32' | 'fp16 autocast' | 'bf16 autocast'
+    batch_size: int
+    images_per_s: float
+    ms_per_batch: float
+    peak_memory_mib: float    # CUDA: max allocated; CPU: peak resident set of the process
+    device: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _autocast(device: torch.device, amp: bool):
+    if not amp:
+        return contextlib.nullcontext(), 'fp32'
+    if device.type == 'cuda':
+        return torch.autocast('cuda', dtype=torch.float16), 'fp16 autocast'
+    return torch.autocast(device.type, dtype=torch.bfloat16), 'bf16 autocast'
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def _peak_mib(device: torch.device) -> float:
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def measure(cfg: Config, shape, batch_size: int, device: str = 'cpu', amp: bool = False,
+            modes=('inference', 'training'), warmup: int = 2, iters: int = 5
+            ) -> List[Measurement]:
+    """Time ``iters`` batches after ``warmup`` untimed ones, per mode.
+
+    Inference: ``test_step`` (data preprocessing + ``predict``). Training: ``train_step`` with the
+    config's optimizer wrapper (forward, loss, backward, step), on synthetic data of ``shape``.
+    """
+    from mmengine.optim import build_optim_wrapper
+    dev = torch.device(device)
+    model, scope = build_model(cfg)
+    model.to(dev)
+    data = synthetic_batch(scope, batch_size, *shape)
+    results = []
+    for mode in modes:
+        cast, precision = _autocast(dev, amp)
+        if dev.type == 'cuda':
+            torch.cuda.reset_peak_memory_stats(dev)
+        if mode == 'training':
+            model.train()
+            optim = build_optim_wrapper(model, cfg.optim_wrapper)
+
+            def step():
+                with cast:
+                    model.train_step(data, optim)
+        else:
+            model.eval()
+
+            def step():
+                with torch.no_grad(), cast:
+                    model.test_step(data)
+        for _ in range(warmup):
+            step()
+        _sync(dev)
+        start = time.perf_counter()
+        for _ in range(iters):
+            step()
+        _sync(dev)
+        seconds = (time.perf_counter() - start) / iters
+        results.append(Measurement(mode, precision, batch_size, batch_size / seconds,
+                                   seconds * 1e3, _peak_mib(dev), _device_name(dev)))
+    return results
+
+
+def _device_name(dev: torch.device) -> str:
+    if dev.type == 'cuda':
+        return torch.cuda.get_device_name(dev)
+    return f'CPU ({torch.get_num_threads()} threads)'
+
+
+def plot(measurements: List[Measurement], path: str, title: Optional[str] = None) -> None:
+    """Bar chart of images/s per (mode, precision), written to ``path`` (PNG)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    labels = [f'{m.mode}\n{m.precision}' for m in measurements]
+    fig, ax = plt.subplots(figsize=(1.8 * len(labels) + 2, 3.5))
+    bars = ax.bar(labels, [m.images_per_s for m in measurements], color='#4c72b0')
+    ax.bar_label(bars, fmt='%.1f')
+    ax.set_ylabel('images / s')
+    ax.set_title(title or measurements[0].device)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
