@@ -34,3 +34,24 @@ def test_converted_checkpoint_gives_the_official_logits(tmp_path, tool):
         expected = head(norm(tokens).mean(1))
         got = classifier(x, mode='tensor')
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_converted_checkpoint_fits_the_shipped_classification_config(tmp_path, tool):
+    """An official ImageNet file, converted, loads strictly into configs/mmpretrain's model."""
+    from pathlib import Path
+
+    import vssd_mm  # noqa: F401
+    from mmengine.config import Config
+    from mmpretrain.registry import MODELS
+    torch.manual_seed(0)
+    backbone = VSSD('micro', out_indices=(3,))
+    official = {k: v for k, v in backbone.state_dict().items() if not k.startswith('outnorm')}
+    official.update({'norm.weight': torch.ones(384), 'norm.bias': torch.zeros(384),
+                     'head.weight': torch.randn(1000, 384), 'head.bias': torch.zeros(1000)})
+    src, dst = tmp_path / 'vssd_micro_best.pth', tmp_path / 'converted.pth'
+    torch.save({'model': official, 'model_ema': official}, src)
+    tool('convert_checkpoint.py', src, dst)
+    config = Path(__file__).resolve().parents[2] / 'configs/mmpretrain/vssd_m_8xb128_in1k.py'
+    model = MODELS.build(Config.fromfile(str(config)).model)
+    result = model.load_state_dict(torch.load(dst)['state_dict'], strict=True)
+    assert not result.missing_keys and not result.unexpected_keys

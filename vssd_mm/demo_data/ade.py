@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from .shapes import CLASS_NAMES, random_scene
-from .writer import write_once
+from .writer import write_train_val
 
 SEG_CLASSES = ('ground',) + CLASS_NAMES
 SPLITS = {'training': 'ADE_train', 'validation': 'ADE_val'}
@@ -59,11 +59,5 @@ def make_ade_demo(out_dir, num_train: int = 64, num_val: int = 16,
         image_size: (height, width) of every image in pixels.
         seed: same seed, same bytes.
     """
-    params = dict(format='ade20k', num_train=num_train, num_val=num_val,
-                  image_size=list(image_size), seed=seed, classes=list(SEG_CLASSES))
-
-    def write(out: Path) -> None:
-        _write_split(out, 'training', num_train, image_size, seed)
-        _write_split(out, 'validation', num_val, image_size, seed)
-
-    return write_once(out_dir, params, write)
+    return write_train_val(out_dir, 'ade20k', _write_split, tuple(SPLITS), num_train, num_val,
+                           image_size, seed, SEG_CLASSES)

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from .shapes import CLASS_NAMES, random_scene
-from .writer import write_once
+from .writer import write_train_val
 
 SPLITS = ('train2017', 'val2017')
 
@@ -59,11 +59,5 @@ def make_coco_demo(out_dir, num_train: int = 64, num_val: int = 16,
     Returns:
         ``out_dir`` as a Path.
     """
-    params = dict(format='coco', num_train=num_train, num_val=num_val,
-                  image_size=list(image_size), seed=seed, classes=list(CLASS_NAMES))
-
-    def write(out: Path) -> None:
-        _write_split(out, 'train2017', num_train, image_size, seed)
-        _write_split(out, 'val2017', num_val, image_size, seed)
-
-    return write_once(out_dir, params, write)
+    return write_train_val(out_dir, 'coco', _write_split, SPLITS, num_train, num_val,
+                           image_size, seed, CLASS_NAMES)

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from .shapes import CLASS_NAMES, background, outline, fill_polygon
-from .writer import write_once
+from .writer import write_train_val
 
 SPLITS = ('train', 'val')
 
@@ -46,11 +46,5 @@ def make_imagefolder_demo(out_dir, num_train: int = 64, num_val: int = 16,
         image_size: (height, width) of every image in pixels.
         seed: same seed, same bytes.
     """
-    params = dict(format='imagefolder', num_train=num_train, num_val=num_val,
-                  image_size=list(image_size), seed=seed, classes=list(CLASS_NAMES))
-
-    def write(out: Path) -> None:
-        _write_split(out, 'train', num_train, image_size, seed)
-        _write_split(out, 'val', num_val, image_size, seed)
-
-    return write_once(out_dir, params, write)
+    return write_train_val(out_dir, 'imagefolder', _write_split, SPLITS, num_train, num_val,
+                           image_size, seed, CLASS_NAMES)

@@ -6,7 +6,7 @@ written into (it may be the user's real data).
 """
 import json
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence, Tuple
 
 STAMP = 'DEMO_DATA.json'
 
@@ -30,3 +30,18 @@ def write_once(out_dir, params: dict, write: Callable[[Path], None]) -> Path:
     write(out)
     stamp.write_text(json.dumps(params, indent=1))  # last: a half-written directory has no stamp
     return out
+
+
+def write_train_val(out_dir, fmt: str, write_split: Callable[..., None], splits: Sequence[str],
+                    num_train: int, num_val: int, image_size: Tuple[int, int], seed: int,
+                    classes: Sequence[str]) -> Path:
+    """``write_once`` for a train/val dataset: ``write_split(out, split, num, image_size, seed)``
+    per split (``splits`` = (train name, val name))."""
+    params = dict(format=fmt, num_train=num_train, num_val=num_val,
+                  image_size=list(image_size), seed=seed, classes=list(classes))
+
+    def write(out: Path) -> None:
+        for split, num in zip(splits, (num_train, num_val)):
+            write_split(out, split, num, image_size, seed)
+
+    return write_once(out_dir, params, write)
