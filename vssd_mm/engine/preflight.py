@@ -5,7 +5,7 @@ from typing import Iterator, List, Tuple
 
 from mmengine.config import Config
 
-from .test_options import _innermost_dataset
+from .test_options import innermost_dataset
 
 # what each dataset type expects under data_root, and where to get it
 DATASET_LAYOUTS = {
@@ -48,7 +48,7 @@ def check_datasets(cfg: Config, loaders: List[str]) -> None:
     for loader in loaders:
         if not cfg.get(loader):
             continue
-        dataset = _innermost_dataset(cfg[loader]['dataset'])
+        dataset = innermost_dataset(cfg[loader]['dataset'])
         missing = [(what, path) for what, path in _dataset_paths(dataset)
                    if not osp.exists(path)]
         if not missing:

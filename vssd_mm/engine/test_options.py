@@ -16,8 +16,8 @@ def _scope(cfg: Config) -> str:
     return cfg.get('default_scope') or 'mmengine'
 
 
-def _innermost_dataset(dataset_cfg: dict) -> dict:
-    # wrappers (RepeatDataset, ClassBalancedDataset, ...) keep the real dataset under 'dataset'
+def innermost_dataset(dataset_cfg: dict) -> dict:
+    """The dataset config inside wrappers (RepeatDataset, ClassBalancedDataset, ...)."""
     while 'dataset' in dataset_cfg:
         dataset_cfg = dataset_cfg['dataset']
     return dataset_cfg
@@ -31,7 +31,7 @@ def enable_tta(cfg: Config) -> Config:
                          '(the configs in configs/ define both; see configs/mmdet/_base_/'
                          'mask_rcnn_tta.py for an example)')
     cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
-    _innermost_dataset(cfg.test_dataloader.dataset).pipeline = cfg.tta_pipeline
+    innermost_dataset(cfg.test_dataloader.dataset).pipeline = cfg.tta_pipeline
     return cfg
 
 
