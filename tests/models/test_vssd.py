@@ -281,12 +281,17 @@ def test_bad_input_is_a_clear_error(x, message):
 @pytest.mark.parametrize('kwargs, message', [
     (dict(arch='huge'), "unknown arch 'huge'"),
     (dict(arch=dict(embed_dim=32)), 'a custom arch needs'),
-    (dict(mixer='bi_ssd'), 'mixer must be one of'),
+    (dict(mixer='mamba'), 'mixer must be one of'),
     (dict(out_indices=(4,)), 'out_indices must be'),
 ])
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         VSSD(**kwargs)
+
+
+def test_ablation_mixers_are_announced_not_silently_replaced():
+    with pytest.raises(NotImplementedError, match="mixer='causal_ssd'.*not implemented yet"):
+        VSSD('micro', mixer='causal_ssd')
 
 
 def test_custom_arch_dict():

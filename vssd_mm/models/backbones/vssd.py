@@ -33,6 +33,7 @@ ARCH_SETTINGS: Dict[str, dict] = {
 }
 ARCH_DEFAULTS = dict(expansion=2, ngroups=1, mlp_ratio=4.0, drop_path_rate=0.2)
 MIXERS = ('nc_ssd',)
+ABLATION_MIXERS = ('attention', 'causal_ssd', 'bi_ssd')  # the paper's ablations, not built yet
 MIN_INPUT_SIZE = 32
 
 
@@ -91,6 +92,9 @@ class VSSD(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.arch = resolve_arch(arch)
         embed_dim, depths = self.arch['embed_dim'], self.arch['depths']
+        if mixer in ABLATION_MIXERS:
+            raise NotImplementedError(f'VSSD: mixer={mixer!r} (one of the paper\'s ablations) is '
+                                      f'not implemented yet; available: {MIXERS}')
         if mixer not in MIXERS:
             raise ValueError(f'VSSD: mixer must be one of {MIXERS}, got {mixer!r}')
         self.out_indices = tuple(out_indices)
