@@ -105,35 +105,17 @@ def test_weight_decay_groups_follow_the_release():
     assert {wd for n, wd in bb.items() if 'norm' not in n} == {0.05}
 
 
-def _batch(model, height, width):
-    from mmdet.structures import DetDataSample
-    from mmdet.structures.mask import BitmapMasks
-    from mmengine.structures import InstanceData
-    samples = []
-    for _ in range(2):
-        meta = dict(img_shape=(height, width), pad_shape=(height, width),
-                    ori_shape=(height, width), scale_factor=(1., 1.),
-                    batch_input_shape=(height, width))
-        masks = torch.zeros(2, height, width, dtype=torch.uint8)
-        masks[0, 8:40, 8:40] = 1
-        masks[1, 30:60, 50:90] = 1
-        gt = InstanceData(bboxes=torch.tensor([[8., 8., 40., 40.], [50., 30., 90., 60.]]),
-                          labels=torch.tensor([0, 5]),
-                          masks=BitmapMasks(masks.numpy(), height, width))
-        samples.append(DetDataSample(metainfo=meta, gt_instances=gt))
-    images = [torch.randint(0, 256, (3, height, width), dtype=torch.uint8) for _ in range(2)]
-    return dict(inputs=images, data_samples=samples)
-
-
 @pytest.mark.parametrize('name', CONFIGS)
 def test_builds_and_runs_train_and_test(name):
     from mmdet.registry import MODELS
+
+    from vssd_mm.analysis.model_builder import synthetic_batch
     cfg = _load(name)
     cfg.model.backbone.init_cfg = None
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()
-    data = model.data_preprocessor(_batch(model, 96, 128), training=True)
+    data = model.data_preprocessor(synthetic_batch('mmdet', 2, 96, 128), training=True)
     losses = model(**data, mode='loss')
     assert {'loss_rpn_cls', 'loss_cls', 'loss_bbox', 'loss_mask'} <= set(losses)
     total = sum(v.sum() if torch.is_tensor(v) else sum(v) for k, v in losses.items()
@@ -143,7 +125,7 @@ def test_builds_and_runs_train_and_test(name):
     assert model.backbone.patch_embed.conv1.conv.weight.grad.abs().sum() > 0
     model.eval()
     with torch.no_grad():
-        data = model.data_preprocessor(_batch(model, 96, 128), training=False)
+        data = model.data_preprocessor(synthetic_batch('mmdet', 2, 96, 128), training=False)
         preds = model(**data, mode='predict')
     assert len(preds) == 2
     inst = preds[0].pred_instances

@@ -19,14 +19,14 @@ from torch import Tensor
 
 def unflip_boxes(boxes: Tensor, image_hw: Tuple[int, int], direction: str) -> Tensor:
     """Undo a flip of (N, 4) x1y1x2y2 boxes in an image of ``image_hw`` (height, width) px."""
+    if direction not in ('horizontal', 'vertical', 'diagonal'):
+        raise ValueError(f'unknown flip_direction {direction!r}')
     height, width = image_hw
     x1, y1, x2, y2 = boxes.unbind(-1)
     if direction in ('horizontal', 'diagonal'):
         x1, x2 = width - x2, width - x1
     if direction in ('vertical', 'diagonal'):
         y1, y2 = height - y2, height - y1
-    if direction not in ('horizontal', 'vertical', 'diagonal'):
-        raise ValueError(f'unknown flip_direction {direction!r}')
     return torch.stack([x1, y1, x2, y2], dim=-1)
 
 
