@@ -4,7 +4,8 @@
 #               prediction pictures in $(DEMO_DIR)/<run>/predictions/
 #   make demo-seg   the same for segmentation: UperNet + VSSD-T on an ADE20K-format dataset,
 #               mIoU single-scale, then multi-scale + flip, overlays in $(SEG_DEMO_DIR)/predictions/
-#   make demo-cls   classification: VSSD-T ImageClassifier on ImageFolder shapes, top-1 accuracy
+#   make demo-cls   classification: VSSD-T ImageClassifier on ImageFolder shapes, top-1 accuracy,
+#               labelled pictures in $(CLS_DEMO_DIR)/predictions/
 #   make test   the test suite (what CI runs)
 VENV ?= .venv
 export VSSD_MM_VENV := $(abspath $(VENV))
@@ -42,3 +43,5 @@ CLS_DEMO_DIR ?= work_dirs/demo_vssd_t_cls
 demo-cls: install
 	$(PY) tools/make_demo_data.py imagenet --out data/imagenet_demo
 	$(PY) tools/train.py $(CLS_DEMO_CONFIG) --work-dir $(CLS_DEMO_DIR) --resume
+	$(PY) tools/test.py $(CLS_DEMO_CONFIG) "$$(cat $(CLS_DEMO_DIR)/last_checkpoint)" \
+		--work-dir $(CLS_DEMO_DIR) --show-dir $(CLS_DEMO_DIR)/predictions

@@ -43,4 +43,6 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', eta_min=5e-6 * lr_scale, by_epoch=True, begin=20,
          convert_to_iter_based=True),
 ]
-custom_hooks = [dict(type='EMAHook', momentum=1e-4, priority='ABOVE_NORMAL')]
+# timm's ModelEma, which the release used, averages the whole state dict: BatchNorm statistics too
+custom_hooks = [
+    dict(type='EMAHook', momentum=1e-4, update_buffers=True, priority='ABOVE_NORMAL')]

@@ -57,7 +57,8 @@ def test_recipe_matches_the_release(name):
     assert cosine.eta_min == pytest.approx(min_lr * BATCH / 512)
     assert cfg.train_cfg.max_epochs == 300
     assert cfg.train_dataloader.batch_size == 128 and cfg.auto_scale_lr.base_batch_size == BATCH
-    assert cfg.custom_hooks == [dict(type='EMAHook', momentum=1e-4, priority='ABOVE_NORMAL')]
+    assert cfg.custom_hooks == [
+        dict(type='EMAHook', momentum=1e-4, update_buffers=True, priority='ABOVE_NORMAL')]
 
     train = {t['type']: t for t in cfg.train_dataloader.dataset.pipeline}
     assert train['RandomResizedCrop'].scale == 224

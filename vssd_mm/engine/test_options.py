@@ -59,8 +59,8 @@ def enable_visualization(cfg: Config, show: bool, show_dir: Optional[str],
                          wait_time: float) -> Config:
     """Draw test predictions: on screen (``show``) and/or as images (``show_dir``).
 
-    ``show_dir`` is relative to the run's folder inside the work dir for mmdet and mmpretrain
-    (as in their tools), and a plain path for mmseg.
+    ``show_dir`` is relative to the run's folder inside the work dir for mmdet, and a plain path
+    for mmseg and mmpretrain (as in their own tools).
     """
     hooks = cfg.get('default_hooks', {})
     if 'visualization' not in hooks:
