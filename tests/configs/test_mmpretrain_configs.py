@@ -108,3 +108,30 @@ def test_builds_and_runs_train_and_predict(name):
     with torch.no_grad():
         preds = model(**model.data_preprocessor(data, training=False), mode='predict')
     assert preds[0].pred_score.shape == (1000, )
+
+
+def test_ema_averages_batchnorm_statistics_too():
+    """The configs' EMAHook averages the whole state dict, as timm's ModelEma in the release:
+    after a training step the EMA's BN running variance is the lerp of old and new, not a copy."""
+    from types import SimpleNamespace
+
+    from mmengine.registry import HOOKS
+    from mmpretrain.registry import MODELS
+    cfg = _load('vssd_m_8xb128_in1k.py')
+    model = MODELS.build(cfg.model)
+    hook_cfg = dict(cfg.custom_hooks[0])
+    hook_cfg.pop('priority')  # the Runner's, not the hook's
+    hook = HOOKS.build(hook_cfg)
+    runner = SimpleNamespace(model=model, iter=0)
+    hook.before_run(runner)
+    hook.after_train_iter(runner, 0)  # the EMA's first update copies the model
+    bn = next(n for n, b in model.named_buffers() if n.endswith('running_var'))
+    before = dict(model.named_buffers())[bn].clone()
+    model.train()
+    model.backbone(torch.randn(2, 3, 64, 64))  # updates BN statistics
+    after = dict(model.named_buffers())[bn]
+    assert not torch.allclose(before, after)
+    runner.iter = 1
+    hook.after_train_iter(runner, 1)
+    ema = dict(hook.ema_model.module.named_buffers())[bn]
+    torch.testing.assert_close(ema, before + 1e-4 * (after - before))
