@@ -63,3 +63,15 @@ def test_visualize_erf_tool_writes_a_heat_map(tool, tmp_path):
     assert 'peak at' in proc.stdout
     again = tool('visualize_erf.py', MICRO_CLS, '--out', out, check=False)
     assert again.returncode != 0 and 'exists' in again.stderr  # never overwritten
+
+
+def test_cpu_peak_memory_is_per_measurement():
+    """benchmark.py's CPU peak is the resident-set peak of each row, not of the whole process
+    (else every row after a training row would report the training peak)."""
+    from vssd_mm.analysis.throughput import _peak_mib, _reset_peak
+    cpu = torch.device('cpu')
+    block = np.ones(400 * 2**20 // 8)  # 400 MiB, touched
+    high = _peak_mib(cpu)
+    del block
+    _reset_peak(cpu)
+    assert _peak_mib(cpu) < high - 300

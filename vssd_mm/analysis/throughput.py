@@ -19,6 +19,7 @@ class Measurement:
     images_per_s: float
     ms_per_batch: float
     peak_memory_mib: float    # CUDA: max allocated; CPU: peak resident set of the process
+                              # during this row's batches (Linux; elsewhere since its start)
     device: str
 
     def as_dict(self) -> dict:
@@ -38,9 +39,25 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _reset_peak(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    # Linux resets the process's resident-set high-water mark (VmHWM) when '5' is written here;
+    # without it every row after the first training row would repeat the training peak.
+    with contextlib.suppress(OSError):
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+
+
 def _peak_mib(device: torch.device) -> float:
     if device.type == 'cuda':
         return torch.cuda.max_memory_allocated(device) / 2**20
+    with contextlib.suppress(OSError):
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) / 1024  # kB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
@@ -60,8 +77,7 @@ def measure(cfg: Config, shape, batch_size: int, device: str = 'cpu', amp: bool 
     results = []
     for mode in modes:
         cast, precision = _autocast(dev, amp)
-        if dev.type == 'cuda':
-            torch.cuda.reset_peak_memory_stats(dev)
+        _reset_peak(dev)
         if mode == 'training':
             model.train()
             optim = build_optim_wrapper(model, cfg.optim_wrapper)
