@@ -18,6 +18,7 @@ def test_benchmark_writes_a_table_json_and_png(tool, tmp_path):
                 '--device', 'cpu', '--amp', 'off', '--warmup', '1', '--iters', '2',
                 '--out-dir', tmp_path)
     assert 'inference' in proc.stdout and 'training' in proc.stdout
+    assert len((proc.stdout + proc.stderr).splitlines()) < 20  # no per-parameter INFO reports
     (record_path, ) = tmp_path.glob('vssd_m_8xb128_in1k_*.json')
     record = json.loads(record_path.read_text())
     assert [r['mode'] for r in record['rows']] == ['inference', 'training']

@@ -1,5 +1,7 @@
 """Build the model of an mmdet / mmseg / mmpretrain config for analysis, and synthetic batches
 in the shape each library's ``model(..., mode='loss')`` expects."""
+import contextlib
+import logging
 from typing import Tuple
 
 import torch
@@ -22,8 +24,24 @@ def build_model(cfg: Config, pretrained: bool = False) -> Tuple[nn.Module, str]:
     if 'data_preprocessor' not in model_cfg and cfg.get('data_preprocessor'):
         model_cfg.data_preprocessor = cfg.data_preprocessor
     model = MODELS.build(model_cfg)
-    model.init_weights()
+    with mmengine_warnings_only():
+        model.init_weights()
     return model, scope
+
+
+@contextlib.contextmanager
+def mmengine_warnings_only():
+    """Hold back mmengine's INFO reports (``init_weights`` per parameter, optimizer
+    ``paramwise_options`` per parameter), which go to the console when no Runner log file takes
+    them: over 1000 lines for VSSD-T in front of a tool's table."""
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def synthetic_batch(scope: str, batch: int, height: int, width: int, num_classes: int = 3):

@@ -9,7 +9,7 @@ from typing import List, Optional
 import torch
 from mmengine.config import Config
 
-from .model_builder import build_model, synthetic_batch
+from .model_builder import build_model, mmengine_warnings_only, synthetic_batch
 
 
 @dataclass
@@ -84,7 +84,8 @@ def measure(cfg: Config, shape, batch_size: int, device: str = 'cpu', amp: bool 
         _reset_peak(dev)
         if mode == 'training':
             model.train()
-            optim = build_optim_wrapper(model, cfg.optim_wrapper)
+            with mmengine_warnings_only():
+                optim = build_optim_wrapper(model, cfg.optim_wrapper)
 
             def step():
                 with cast:
