@@ -10,7 +10,6 @@ from typing import List, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmcv.ops import batched_nms
 from mmengine.model import BaseTTAModel
 from mmengine.registry import MODELS
 from mmengine.structures import InstanceData
@@ -101,6 +100,9 @@ class InstanceSegTTAModel(BaseTTAModel):
         if len(merged) == 0:
             result.pred_instances = recovered[0]
             return result
+        # imported here: mmcv's compiled ops are needed by detection only, and `import vssd_mm`
+        # must work for classification with an mmcv built without them
+        from mmcv.ops import batched_nms
         dets, keep = batched_nms(merged.bboxes, merged.scores, merged.labels, self.tta_cfg['nms'])
         keep = keep[:self.max_per_img]
         out = InstanceData(bboxes=dets[:len(keep), :4], scores=dets[:len(keep), 4],
