@@ -60,3 +60,4 @@ default_hooks = dict(
     logger=dict(interval=8),
     checkpoint=dict(interval=1, max_keep_ckpts=2),
     visualization=dict(score_thr=0.5))
+randomness = dict(seed=0)  # the same numbers on every run of the demo

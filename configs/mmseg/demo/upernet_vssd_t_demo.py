@@ -66,3 +66,4 @@ param_scheduler = [
 default_hooks = dict(
     logger=dict(interval=10),
     checkpoint=dict(interval=80, max_keep_ckpts=2))
+randomness = dict(seed=0)  # the same numbers on every run of the demo
