@@ -2,6 +2,7 @@
 import contextlib
 import ctypes
 import resource
+import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import List, Optional
@@ -62,7 +63,8 @@ def _peak_mib(device: torch.device) -> float:
             for line in f:
                 if line.startswith('VmHWM:'):
                     return int(line.split()[1]) / 1024  # kB
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # bytes on macOS, KiB elsewhere
+    return peak / (2**20 if sys.platform == 'darwin' else 1024)
 
 
 def measure(cfg: Config, shape, batch_size: int, device: str = 'cpu', amp: bool = False,
