@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from vssd_mm.models import VSSD
-from vssd_mm.models.backbones.vssd import ARCH_SETTINGS
+from vssd_mm.variants import ARCH_SETTINGS
 from vssd_mm.models.checkpoint import CheckpointMismatchError
 
 # FACTS.md: official classifier parameter counts (computed, matching the release's comments)

@@ -1,3 +1,4 @@
-from .vssd import ARCH_SETTINGS, VSSD
+from ...variants import ARCH_SETTINGS
+from .vssd import VSSD
 
 __all__ = ['ARCH_SETTINGS', 'VSSD']

@@ -6,9 +6,8 @@ Layout and state-dict keys equal the official release, so its checkpoints load u
 ``outnorm{i}`` (LayerNorm per returned stage). Stages 0-2 mix tokens with NC-SSD, stage 3 with
 global multi-head self-attention.
 """
-import copy
 import warnings
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModule
@@ -16,22 +15,10 @@ from mmengine.registry import MODELS
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from ...variants import resolve_arch
 from ..checkpoint import load_backbone_checkpoint
 from ..layers import Downsample, GlobalAttention, NCSSDMixer, Stem, VSSDBlock
 
-# drop_path_rate is the one the released models trained with (micro's yaml said 0.1, but the
-# official builder read a different key and used its default 0.2).
-ARCH_SETTINGS: Dict[str, dict] = {
-    'micro': dict(embed_dim=48, depths=(2, 2, 8, 4), num_heads=(2, 4, 8, 16), d_state=48,
-                  drop_path_rate=0.2),
-    'tiny': dict(embed_dim=64, depths=(2, 4, 8, 4), num_heads=(2, 4, 8, 16), d_state=64,
-                 drop_path_rate=0.2),
-    'small': dict(embed_dim=64, depths=(3, 4, 21, 5), num_heads=(2, 4, 8, 16), d_state=64,
-                  drop_path_rate=0.4),
-    'base': dict(embed_dim=96, depths=(3, 4, 21, 5), num_heads=(3, 6, 12, 24), d_state=64,
-                 drop_path_rate=0.6),
-}
-ARCH_DEFAULTS = dict(expansion=2, ngroups=1, mlp_ratio=4.0, drop_path_rate=0.2)
 MIXERS = ('nc_ssd',)
 ABLATION_MIXERS = ('attention', 'causal_ssd', 'bi_ssd')  # the paper's ablations, not built yet
 MIN_INPUT_SIZE = 32
@@ -198,25 +185,6 @@ class VSSD(BaseModule):
                 if isinstance(module, nn.modules.batchnorm._BatchNorm):
                     module.eval()
         return self
-
-
-def resolve_arch(arch: Union[str, dict]) -> dict:
-    """The full setting dict of a named variant or of a custom ``arch`` dict."""
-    if isinstance(arch, str):
-        if arch not in ARCH_SETTINGS:
-            raise ValueError(f'VSSD: unknown arch {arch!r}; choose one of '
-                             f'{sorted(ARCH_SETTINGS)} or pass a dict')
-        return {**ARCH_DEFAULTS, **ARCH_SETTINGS[arch]}
-    required = {'embed_dim', 'depths', 'num_heads', 'd_state'}
-    missing = required - set(arch)
-    unknown = set(arch) - required - set(ARCH_DEFAULTS)
-    if missing or unknown:
-        raise ValueError(f'VSSD: a custom arch needs {sorted(required)} (optional: '
-                         f'{sorted(ARCH_DEFAULTS)}); missing {sorted(missing)}, unknown '
-                         f'{sorted(unknown)}')
-    if len(arch['depths']) != len(arch['num_heads']):
-        raise ValueError('VSSD: depths and num_heads need one entry per stage')
-    return {**ARCH_DEFAULTS, **copy.deepcopy(arch)}
 
 
 def _init_linear_and_layernorm(module: nn.Module) -> None:

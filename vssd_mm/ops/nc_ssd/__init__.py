@@ -101,4 +101,6 @@ def nc_ssd(x: torch.Tensor, w: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
     from .function import NCSSDFunction
     if B.dim() == 3:
         B, C = B.unsqueeze(2), C.unsqueeze(2)
-    return NCSSDFunction.apply(x, w, B, C, D)
+    # the kernels read w and D as float32 (one compiled variant per x dtype); autograd casts
+    # their gradients back
+    return NCSSDFunction.apply(x, w.float(), B, C, None if D is None else D.float())

@@ -1,0 +1,169 @@
+"""How the NC-SSD kernels are launched: tile sizes, warps, pipeline stages, grids and argument lists.
+
+The one place both the autograd function (function.py), which runs the launches, and the
+ahead-of-time check (compile_check.py), which compiles the very same launches for GPU targets
+without a GPU, take them from, so the check cannot drift from what runs.
+
+The launch settings were chosen from the compiler's own report (``tools/check_kernels.py``): no
+register spills, and registers per thread low enough for several resident blocks per SM on
+sm_80 and sm_90 (docs/benchmarks.md has the table).
+"""
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+import torch
+import triton
+
+from . import kernels
+
+
+@dataclass(frozen=True)
+class LaunchSettings:
+    """Compile-time launch parameters of one kernel: the L-tile and Triton's num_warps/num_stages."""
+    block_l: int
+    num_warps: int
+    num_stages: int
+
+
+# kernel -> settings; the same for every dtype, (N, P) <= 64 and architecture
+SETTINGS: Dict[str, LaunchSettings] = {
+    'kv_reduce': LaunchSettings(block_l=64, num_warps=4, num_stages=3),
+    'apply': LaunchSettings(block_l=64, num_warps=4, num_stages=3),
+    'bwd_tile': LaunchSettings(block_l=32, num_warps=4, num_stages=3),
+}
+
+
+def launch_settings(kernel: str, dstate: int, headdim: int, dtype: torch.dtype) -> LaunchSettings:
+    """The settings ``kernel`` runs with for (dstate N, headdim P) inputs of ``dtype``."""
+    del dstate, headdim, dtype  # one setting fits all of VSSD's shapes (see compile_check.py)
+    return SETTINGS[kernel]
+
+
+def block(size: int) -> int:
+    """The padded tile extent of a dimension: tl.dot needs a power of two >= 16."""
+    return max(16, triton.next_power_of_2(size))
+
+
+def dot_precision(dtype: torch.dtype) -> str:
+    """fp32 inputs follow torch's TF32 switch (as torch.matmul would); half inputs use TF32."""
+    if dtype == torch.float32 and not torch.backends.cuda.matmul.allow_tf32:
+        return 'ieee'
+    return 'tf32'
+
+
+def num_splits(batch_heads: int, tiles: int, device: torch.device) -> int:
+    """How many programs share one (batch, head) reduction over L: enough to fill the GPU."""
+    if device.type == 'cuda':
+        target = 4 * torch.cuda.get_device_properties(device).multi_processor_count
+    else:  # the interpreter (and the ahead-of-time check): two splits where possible
+        target = 2 * batch_heads
+    return max(1, min(tiles, triton.cdiv(target, batch_heads)))
+
+
+@dataclass
+class Launch:
+    """One kernel launch, fully specified: ``launch()`` runs it."""
+    name: str                      # key of SETTINGS
+    grid: Tuple[int, ...]
+    args: tuple                    # the kernel's runtime arguments, in order
+    constexprs: Dict[str, object]  # flags and tile sizes
+    settings: LaunchSettings
+
+    @property
+    def fn(self):
+        """The ``@triton.jit`` kernel (kernels.py)."""
+        return getattr(kernels, f'{self.name}_kernel')
+
+    @property
+    def options(self) -> Dict[str, object]:
+        """Everything passed by keyword: constexprs plus num_warps / num_stages."""
+        return dict(self.constexprs, num_warps=self.settings.num_warps,
+                    num_stages=self.settings.num_stages)
+
+    def __call__(self) -> None:
+        self.fn[self.grid](*self.args, **self.options)
+
+
+def kv_reduce_launch(keys: torch.Tensor, values: torch.Tensor, weights: Optional[torch.Tensor],
+                     heads: int) -> Tuple[Launch, torch.Tensor]:
+    """The launch computing split partials of ``sum_l keys_l^T (weights_{l,h} values_{l,h})``.
+
+    Args:
+        keys: (batch, L, G, N); values: (batch, L, heads, P); weights: (batch, L, heads) float32
+            or None.
+    Returns:
+        the launch, and its output (batch, heads, splits, N, P) float32 (sum over splits = KV).
+    """
+    batch, length, groups, dstate = keys.shape
+    headdim = values.shape[-1]
+    settings = launch_settings('kv_reduce', dstate, headdim, keys.dtype)
+    tiles = triton.cdiv(length, settings.block_l)
+    splits = num_splits(batch * heads, tiles, keys.device)
+    tiles_per_split = triton.cdiv(tiles, splits)
+    splits = triton.cdiv(tiles, tiles_per_split)
+    partial = torch.empty(batch, heads, splits, dstate, headdim, device=keys.device,
+                          dtype=torch.float32)
+    w_arg, w_strides = (weights, weights.stride()) if weights is not None else (values, (0, 0, 0))
+    launch = Launch(
+        'kv_reduce', (batch * heads, splits),
+        (keys, values, w_arg, partial, length, heads, groups, dstate, headdim, tiles_per_split,
+         *keys.stride(), *values.stride(), *w_strides, *partial.stride()),
+        dict(HAS_W=weights is not None, BLOCK_L=settings.block_l, BLOCK_N=block(dstate),
+             BLOCK_P=block(headdim), PRECISION=dot_precision(keys.dtype)),
+        settings)
+    return launch, partial
+
+
+def apply_launch(C: torch.Tensor, kv: torch.Tensor, x: torch.Tensor,
+                 D: Optional[torch.Tensor]) -> Tuple[Launch, torch.Tensor]:
+    """The launch computing y = C KV_h + D_h x, and y: (batch, L, heads, P) like x, contiguous.
+
+    Args:
+        C: (batch, L, G, N); kv: (batch, heads, N, P) float32; x: (batch, L, heads, P);
+        D: (heads,) float32 or None.
+    """
+    batch, length, heads, headdim = x.shape
+    groups, dstate = C.shape[2], C.shape[3]
+    settings = launch_settings('apply', dstate, headdim, x.dtype)
+    y = torch.empty_like(x, memory_format=torch.contiguous_format)
+    launch = Launch(
+        'apply', (batch * heads, triton.cdiv(length, settings.block_l)),
+        (C, kv, x, D if D is not None else x, y, length, heads, groups, dstate, headdim,
+         *C.stride(), *kv.stride(), *x.stride(), *y.stride()),
+        dict(HAS_D=D is not None, BLOCK_L=settings.block_l, BLOCK_N=block(dstate),
+             BLOCK_P=block(headdim), PRECISION=dot_precision(x.dtype)),
+        settings)
+    return launch, y
+
+
+def backward_launches(x, w, B, C, D, dy, kv, dkv) -> Tuple[List[Launch], Dict[str, torch.Tensor]]:
+    """The launches computing dx, dw, dB, dC and the dD partials from dKV (see kernels.py).
+
+    Args: the forward's inputs (w and D float32), dy like x, kv and dkv (batch, heads, N, P)
+    float32 with equal strides.
+    Returns:
+        the launches, and their outputs by name: dx, dw, dB, dC (shaped like x, w, B, C, contiguous)
+        and dd_part (batch, heads, tiles) float32, whose sum over batch and tiles is dD.
+    """
+    if dkv.stride() != kv.stride():
+        raise ValueError('nc_ssd backward: kv and dkv must share strides '
+                         f'(the kernel indexes both with kv\'s), got {kv.stride()} and {dkv.stride()}')
+    batch, length, heads, headdim = x.shape
+    groups, dstate = B.shape[2], B.shape[3]
+    settings = launch_settings('bwd_tile', dstate, headdim, x.dtype)
+    out = {name: torch.empty_like(t, memory_format=torch.contiguous_format)
+           for name, t in (('dx', x), ('dw', w), ('dB', B), ('dC', C))}
+    tiles = triton.cdiv(length, settings.block_l)
+    out['dd_part'] = torch.empty(batch, heads, tiles, device=x.device, dtype=torch.float32)
+    launch = Launch(
+        'bwd_tile', (batch * groups, tiles),
+        (x, w, B, C, D if D is not None else x, dy, kv, dkv,
+         out['dx'], out['dw'], out['dB'], out['dC'], out['dd_part'],
+         length, heads, groups, dstate, headdim,
+         *x.stride(), *w.stride(), *B.stride(), *C.stride(), *dy.stride(), *kv.stride(),
+         *out['dx'].stride(), *out['dw'].stride(), *out['dB'].stride(), *out['dC'].stride(),
+         *out['dd_part'].stride()),
+        dict(HAS_D=D is not None, BLOCK_L=settings.block_l, BLOCK_N=block(dstate),
+             BLOCK_P=block(headdim), PRECISION=dot_precision(x.dtype)),
+        settings)
+    return [launch], out
