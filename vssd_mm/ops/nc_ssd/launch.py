@@ -25,18 +25,37 @@ class LaunchSettings:
     num_stages: int
 
 
-# kernel -> settings; the same for every dtype, (N, P) <= 64 and architecture
-SETTINGS: Dict[str, LaunchSettings] = {
-    'kv_reduce': LaunchSettings(block_l=64, num_warps=4, num_stages=3),
-    'apply': LaunchSettings(block_l=64, num_warps=4, num_stages=3),
-    'bwd_tile': LaunchSettings(block_l=32, num_warps=4, num_stages=3),
+# kernel -> operand class -> settings, for VSSD's (N, P) of 48 or 64 on every architecture. The
+# classes differ in what a dot costs in registers: 'half' (fp16/bf16 tiles upcast, TF32 dots),
+# 'tf32' (fp32 with torch's TF32 switch on) and 'tf32x3' (fp32 without TF32: three TF32 dots
+# that keep fp32 accuracy). Chosen from tools/check_kernels.py: no spills, and the most resident
+# warps per SM at the largest L-tile that keeps them (the tiles of apply / bwd_x amortise their
+# (N, P) fp32 state load over more tokens).
+SETTINGS: Dict[str, Dict[str, LaunchSettings]] = {
+    'kv_reduce': dict(half=LaunchSettings(64, num_warps=8, num_stages=3),
+                      tf32=LaunchSettings(64, num_warps=8, num_stages=2),
+                      tf32x3=LaunchSettings(16, num_warps=8, num_stages=3)),
+    'apply': dict(half=LaunchSettings(128, num_warps=8, num_stages=2),
+                  tf32=LaunchSettings(64, num_warps=8, num_stages=2),
+                  tf32x3=LaunchSettings(32, num_warps=8, num_stages=2)),
+    'bwd_x': dict(half=LaunchSettings(128, num_warps=8, num_stages=2),
+                  tf32=LaunchSettings(64, num_warps=8, num_stages=2),
+                  tf32x3=LaunchSettings(32, num_warps=8, num_stages=2)),
+    'bwd_bc': dict(half=LaunchSettings(64, num_warps=8, num_stages=3),
+                   tf32=LaunchSettings(64, num_warps=8, num_stages=2),
+                   tf32x3=LaunchSettings(16, num_warps=8, num_stages=2)),
 }
+
+
+def operand_class(dtype: torch.dtype) -> str:
+    """'half', 'tf32' or 'tf32x3': the key of SETTINGS' inner tables for inputs of ``dtype``."""
+    return 'half' if dtype in (torch.float16, torch.bfloat16) else dot_precision(dtype)
 
 
 def launch_settings(kernel: str, dstate: int, headdim: int, dtype: torch.dtype) -> LaunchSettings:
     """The settings ``kernel`` runs with for (dstate N, headdim P) inputs of ``dtype``."""
-    del dstate, headdim, dtype  # one setting fits all of VSSD's shapes (see compile_check.py)
-    return SETTINGS[kernel]
+    del dstate, headdim  # one setting per class fits all of VSSD's shapes (compile_check.py)
+    return SETTINGS[kernel][operand_class(dtype)]
 
 
 def block(size: int) -> int:
@@ -45,9 +64,12 @@ def block(size: int) -> int:
 
 
 def dot_precision(dtype: torch.dtype) -> str:
-    """fp32 inputs follow torch's TF32 switch (as torch.matmul would); half inputs use TF32."""
+    """The dots' input precision. Tiles are upcast to fp32 on load; for half inputs TF32 keeps
+    their 10 (7) mantissa bits (only the products w x are rounded to TF32). fp32 inputs follow torch's TF32 switch, as torch.matmul
+    would: TF32 when allowed, else 3xTF32 (hi/lo split, fp32 accuracy on tensor cores, where
+    'ieee' FMA dots spill registers at every useful tile size)."""
     if dtype == torch.float32 and not torch.backends.cuda.matmul.allow_tf32:
-        return 'ieee'
+        return 'tf32x3'
     return 'tf32'
 
 
@@ -137,33 +159,38 @@ def apply_launch(C: torch.Tensor, kv: torch.Tensor, x: torch.Tensor,
 
 
 def backward_launches(x, w, B, C, D, dy, kv, dkv) -> Tuple[List[Launch], Dict[str, torch.Tensor]]:
-    """The launches computing dx, dw, dB, dC and the dD partials from dKV (see kernels.py).
+    """The launches computing dx, dw, dB, dC and the dD partials from KV and dKV (see kernels.py).
 
     Args: the forward's inputs (w and D float32), dy like x, kv and dkv (batch, heads, N, P)
-    float32 with equal strides.
+    float32.
     Returns:
         the launches, and their outputs by name: dx, dw, dB, dC (shaped like x, w, B, C, contiguous)
         and dd_part (batch, heads, tiles) float32, whose sum over batch and tiles is dD.
     """
-    if dkv.stride() != kv.stride():
-        raise ValueError('nc_ssd backward: kv and dkv must share strides '
-                         f'(the kernel indexes both with kv\'s), got {kv.stride()} and {dkv.stride()}')
     batch, length, heads, headdim = x.shape
     groups, dstate = B.shape[2], B.shape[3]
-    settings = launch_settings('bwd_tile', dstate, headdim, x.dtype)
+    blocks = dict(BLOCK_N=block(dstate), BLOCK_P=block(headdim), PRECISION=dot_precision(x.dtype))
     out = {name: torch.empty_like(t, memory_format=torch.contiguous_format)
            for name, t in (('dx', x), ('dw', w), ('dB', B), ('dC', C))}
+
+    settings = launch_settings('bwd_x', dstate, headdim, x.dtype)
     tiles = triton.cdiv(length, settings.block_l)
     out['dd_part'] = torch.empty(batch, heads, tiles, device=x.device, dtype=torch.float32)
-    launch = Launch(
-        'bwd_tile', (batch * groups, tiles),
-        (x, w, B, C, D if D is not None else x, dy, kv, dkv,
-         out['dx'], out['dw'], out['dB'], out['dC'], out['dd_part'],
+    launches = [Launch(
+        'bwd_x', (batch * heads, tiles),
+        (x, w, B, D if D is not None else x, dy, dkv, out['dx'], out['dw'], out['dd_part'],
          length, heads, groups, dstate, headdim,
-         *x.stride(), *w.stride(), *B.stride(), *C.stride(), *dy.stride(), *kv.stride(),
-         *out['dx'].stride(), *out['dw'].stride(), *out['dB'].stride(), *out['dC'].stride(),
-         *out['dd_part'].stride()),
-        dict(HAS_D=D is not None, BLOCK_L=settings.block_l, BLOCK_N=block(dstate),
-             BLOCK_P=block(headdim), PRECISION=dot_precision(x.dtype)),
-        settings)
-    return [launch], out
+         *x.stride(), *w.stride(), *B.stride(), *dy.stride(), *dkv.stride(),
+         *out['dx'].stride(), *out['dw'].stride(), *out['dd_part'].stride()),
+        dict(HAS_D=D is not None, BLOCK_L=settings.block_l, **blocks), settings)]
+
+    settings = launch_settings('bwd_bc', dstate, headdim, x.dtype)
+    grid = (batch * groups, triton.cdiv(length, settings.block_l))
+    for values, weights, state, grad in ((x, w, dkv, out['dB']), (dy, None, kv, out['dC'])):
+        w_arg, w_strides = (weights, weights.stride()) if weights is not None else (values, (0,) * 3)
+        launches.append(Launch(
+            'bwd_bc', grid,
+            (values, w_arg, state, grad, length, heads, groups, dstate, headdim,
+             *values.stride(), *w_strides, *state.stride(), *grad.stride()),
+            dict(HAS_W=weights is not None, BLOCK_L=settings.block_l, **blocks), settings))
+    return launches, out
