@@ -23,6 +23,7 @@ from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequenc
 
 import torch
 
+from ...variants import ARCH_SETTINGS, nc_ssd_shapes
 
 class GPUArch(NamedTuple):
     """Per-SM and per-block limits of one compute capability (CUDA programming guide, table
@@ -78,6 +79,15 @@ def toolchain_problem() -> Optional[str]:
     return None
 
 
+def kernel_names() -> List[str]:
+    """The kernels the dispatcher launches (empty where Triton is not importable)."""
+    try:
+        from .launch import SETTINGS
+    except ImportError:
+        return []
+    return list(SETTINGS)
+
+
 # ------------------------------------------------------------------ the launches VSSD makes
 
 @dataclass(frozen=True)
@@ -124,7 +134,6 @@ def _contiguous_operands(shape, tokens: int, dtype: torch.dtype):
 def vssd_launches(dtypes: Sequence[str] = tuple(DTYPES)) -> Iterator[Tuple[str, object]]:
     """(dtype name, Launch) for every launch NC-SSD makes in VSSD's variants, forward and backward,
     with and without D, fp32 with IEEE and TF32 dots."""
-    from ...variants import ARCH_SETTINGS, nc_ssd_shapes
     from .launch import apply_launch, backward_launches, kv_reduce_launch
     tf32 = torch.backends.cuda.matmul.allow_tf32
     try:
@@ -177,8 +186,8 @@ def specialization_of(launch, dtype_name: str, backend) -> Specialization:
 
 def vssd_specializations(dtypes: Sequence[str] = tuple(DTYPES),
                          kernels: Optional[Sequence[str]] = None) -> List[Specialization]:
-    """The distinct specializations of ``vssd_launches`` (of ``kernels``, default all), in
-    first-seen order."""
+    """The distinct specializations of ``vssd_launches`` (of ``kernels``, default all), sorted by
+    kernel (in launch order), dtype and variant."""
     from triton.backends.compiler import GPUTarget
     from triton.compiler import make_backend
     backend = make_backend(GPUTarget('cuda', 90, 32))  # specialization does not depend on arch
@@ -186,7 +195,10 @@ def vssd_specializations(dtypes: Sequence[str] = tuple(DTYPES),
     for dtype_name, launch in vssd_launches(dtypes):
         if kernels is None or launch.name in kernels:
             seen.setdefault(specialization_of(launch, dtype_name, backend))
-    return list(seen)
+    from .launch import SETTINGS
+    order = list(SETTINGS)
+    return sorted(seen, key=lambda s: (order.index(s.kernel), list(DTYPES).index(s.dtype),
+                                       s.variant))
 
 
 # ------------------------------------------------------------------ compiling and reporting
@@ -202,8 +214,8 @@ class KernelReport:
     num_warps: int
     num_stages: int
     registers: Optional[int] = None
-    spill_stores: Optional[int] = None   # bytes per thread
-    spill_loads: Optional[int] = None
+    spill_stores: Optional[int] = None   # bytes per thread (on a GPU: its local memory size)
+    spill_loads: Optional[int] = None    # bytes per thread (None on a GPU: not reported)
     shared_bytes: Optional[int] = None
     resident_blocks: Optional[int] = None  # per SM, the tightest of registers, shared, warps
     resident_warps: Optional[int] = None
@@ -320,6 +332,66 @@ def check_kernels(capabilities: Iterable[int] = (80, 90), dtypes: Sequence[str] 
         return list(pool.map(_compile_job, work))
 
 
+def loaded_kernel_reports(device: str = 'cuda', tokens: int = 3136) -> List[KernelReport]:
+    """The driver's view on a real GPU: run NC-SSD forward and backward once per operand class
+    (fp16, bf16, fp32 with and without TF32) at VSSD-T's stage-1 shape, then read registers,
+    local-memory spills and shared memory of every kernel the process compiled and loaded.
+
+    Needs CUDA but none of Triton's compiler internals (any Triton version).
+    """
+    from . import kernels, nc_ssd
+    from .launch import SETTINGS, operand_class
+    if not torch.cuda.is_available():
+        raise RuntimeError('loaded_kernel_reports needs a CUDA GPU')
+    major, minor = torch.cuda.get_device_capability(device)
+    capability = major * 10 + minor
+    props = torch.cuda.get_device_properties(device)
+    arch = ARCHES.get(capability) or GPUArch(
+        capability, props.name, props.shared_memory_per_block_optin,
+        props.shared_memory_per_multiprocessor, props.max_threads_per_multi_processor // 32, 32)
+    shape = nc_ssd_shapes('tiny')[0]
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    reports: List[KernelReport] = []
+    seen = set()
+    try:
+        for dtype_name, allow_tf32 in (('fp16', tf32), ('bf16', tf32), ('fp32', True),
+                                       ('fp32', False)):
+            torch.backends.cuda.matmul.allow_tf32 = allow_tf32
+            dtype = DTYPES[dtype_name]
+            act = torch.randn(BATCH, tokens, shape.channels, device=device, dtype=dtype)
+            inner, gn = shape.heads * shape.headdim, shape.ngroups * shape.dstate
+            x = act[..., :inner].unflatten(-1, (shape.heads, shape.headdim)).requires_grad_()
+            B = act[..., inner:inner + gn].unflatten(-1, (shape.ngroups, shape.dstate))
+            C = act[..., inner + gn:].unflatten(-1, (shape.ngroups, shape.dstate))
+            B.requires_grad_(), C.requires_grad_()
+            w = torch.rand(BATCH, tokens, shape.heads, device=device, requires_grad=True)
+            D = torch.ones(shape.heads, device=device, requires_grad=True)
+            nc_ssd(x, w, B, C, D, backend='triton').float().square().mean().backward()
+            torch.cuda.synchronize(device)
+            label = operand_class(dtype)
+            for name in SETTINGS:
+                fn = getattr(kernels, f'{name}_kernel')
+                for cache in getattr(fn, 'device_caches', {}).values():
+                    for compiled in cache[0].values():
+                        if id(compiled) in seen:
+                            continue
+                        seen.add(id(compiled))
+                        compiled._init_handles()
+                        meta = compiled.metadata
+                        report = KernelReport(name, f'sm_{capability}', dtype_name, label,
+                                              SETTINGS[name][label].block_l, meta.num_warps,
+                                              meta.num_stages, compiled.n_regs,
+                                              4 * compiled.n_spills, None, meta.shared)
+                        report.resident_blocks = resident_blocks(arch, report.registers,
+                                                                 report.shared_bytes,
+                                                                 meta.num_warps)
+                        report.resident_warps = report.resident_blocks * meta.num_warps
+                        reports.append(report)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+    return reports
+
+
 def format_table(reports: Sequence[KernelReport]) -> str:
     """The reports as a fixed-width table, one line per row, failures marked."""
     head = (f'{"kernel":<10} {"arch":<6} {"dtype":<5} {"variant":<13} {"BLOCK_L":>7} {"warps":>5} '
@@ -332,11 +404,36 @@ def format_table(reports: Sequence[KernelReport]) -> str:
         if r.error:
             numbers = f'{"":>4} {"":>13} {"":>10} {"":>9} {"":>8}'
         else:
-            numbers = (f'{r.registers:>4} {f"{r.spill_stores}/{r.spill_loads}":>13} '
+            loads = '-' if r.spill_loads is None else r.spill_loads  # the driver reports stores
+            numbers = (f'{r.registers:>4} {f"{r.spill_stores}/{loads}":>13} '
                        f'{r.shared_bytes / 1024:>10.1f} {r.resident_blocks:>9} '
                        f'{r.resident_warps:>8}')
         lines.append(f'{r.kernel:<10} {r.arch:<6} {r.dtype:<5} {r.variant:<13} {r.block_l:>7} '
                      f'{r.num_warps:>5} {r.num_stages:>6} {numbers}  {"; ".join(problems) or "ok"}')
+    return '\n'.join(lines)
+
+
+def format_markdown(reports: Sequence[KernelReport]) -> str:
+    """The reports as a Markdown table: one row per specialization, one column per architecture
+    ("registers / shared KiB / resident warps per SM"), spills summed over the architectures."""
+    arches = list(dict.fromkeys(r.arch for r in reports))
+    rows: Dict[tuple, Dict[str, KernelReport]] = {}
+    for r in reports:
+        key = (r.kernel, r.dtype, r.variant, r.block_l, r.num_warps, r.num_stages)
+        rows.setdefault(key, {})[r.arch] = r
+    lines = ['| kernel | dtype | variant | BLOCK_L / warps / stages | '
+             + ' | '.join(f'{a}: regs / KiB / warps' for a in arches) + ' | spill B | result |',
+             '|' + '---|' * (6 + len(arches))]
+    for (kernel, dtype, variant, block_l, warps, stages), by_arch in rows.items():
+        cells = []
+        for arch in arches:
+            r = by_arch.get(arch)
+            cells.append('' if r is None else 'error' if r.error else
+                         f'{r.registers} / {r.shared_bytes / 1024:.1f} / {r.resident_warps}')
+        spills = sum((r.spill_stores or 0) + (r.spill_loads or 0) for r in by_arch.values())
+        failed = any(r.problems() for r in by_arch.values())
+        lines.append(f'| {kernel} | {dtype} | {variant} | {block_l} / {warps} / {stages} | '
+                     + ' | '.join(cells) + f' | {spills} | {"FAIL" if failed else "ok"} |')
     return '\n'.join(lines)
 
 
