@@ -283,10 +283,25 @@ def test_bad_input_is_a_clear_error(x, message):
     (dict(arch=dict(embed_dim=32)), 'a custom arch needs'),
     (dict(mixer='mamba'), 'mixer must be one of'),
     (dict(out_indices=(4,)), 'out_indices must be'),
+    (dict(nc_ssd_backend='cuda'), r"nc_ssd_backend must be one of \('auto', 'triton', 'torch'\), "
+                                  "got 'cuda'"),
 ])
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         VSSD(**kwargs)
+
+
+def test_nc_ssd_backend_reaches_every_mixer_call(monkeypatch):
+    # the config switch that forces the PyTorch reference (or the kernels) for the whole model
+    from vssd_mm.models.layers import nc_ssd_mixer
+    seen = []
+    real = nc_ssd_mixer.nc_ssd
+    monkeypatch.setattr(nc_ssd_mixer, 'nc_ssd',
+                        lambda *args, backend: seen.append(backend) or real(*args, backend=backend))
+    model = VSSD(dict(embed_dim=32, depths=(1, 2, 1, 1), num_heads=(1, 2, 4, 8), d_state=16),
+                 nc_ssd_backend='torch').eval()
+    model(torch.randn(1, 3, 32, 32))
+    assert seen == ['torch'] * 4  # stages 0-2: 1 + 2 + 1 NC-SSD blocks
 
 
 def test_ablation_mixers_are_announced_not_silently_replaced():

@@ -15,6 +15,7 @@ from mmengine.registry import MODELS
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from ...ops.nc_ssd import BACKENDS as NC_SSD_BACKENDS
 from ...variants import resolve_arch
 from ..checkpoint import load_backbone_checkpoint
 from ..layers import Downsample, GlobalAttention, NCSSDMixer, Stem, VSSDBlock
@@ -52,6 +53,10 @@ class VSSD(BaseModule):
         with_cp: activation checkpointing per block (saves memory, costs a recompute).
         mixer: token mixer of stages 0-2; 'nc_ssd' (the released models).
         positive_weights: NC-SSD token weights +Δ·exp(A_log) (released models) or negative.
+        nc_ssd_backend: 'auto' (Triton kernels on CUDA sm_80+, else the PyTorch reference; the
+            environment variable VSSD_MM_NC_SSD_BACKEND overrides it; a kernel failure warns
+            once and falls back to the reference), 'triton' (kernels or a clear error) or
+            'torch' (the reference everywhere: same numbers, slower on GPU).
         init_cfg: ``dict(type='Pretrained', checkpoint=PATH, prefix=None, state_key=None)``
             loads official VSSD checkpoints (classification ``model``/``model_ema``, detection
             and segmentation ``state_dict`` with ``backbone.`` keys) and our own, and logs the
@@ -67,8 +72,8 @@ class VSSD(BaseModule):
                  out_indices: Sequence[int] = (0, 1, 2, 3), drop_rate: float = 0.,
                  drop_path_rate: Optional[float] = None, frozen_stages: int = -1,
                  norm_eval: bool = False, with_cp: bool = False, mixer: str = 'nc_ssd',
-                 positive_weights: bool = True, init_cfg: Optional[dict] = None,
-                 pretrained: Optional[str] = None):
+                 positive_weights: bool = True, nc_ssd_backend: str = 'auto',
+                 init_cfg: Optional[dict] = None, pretrained: Optional[str] = None):
         if pretrained is not None:
             if init_cfg is not None:
                 raise ValueError('VSSD: give the checkpoint either as init_cfg or as pretrained, '
@@ -84,6 +89,10 @@ class VSSD(BaseModule):
                                       f'not implemented yet; available: {MIXERS}')
         if mixer not in MIXERS:
             raise ValueError(f'VSSD: mixer must be one of {MIXERS}, got {mixer!r}')
+        if nc_ssd_backend not in NC_SSD_BACKENDS:
+            raise ValueError(f'VSSD: nc_ssd_backend must be one of {NC_SSD_BACKENDS}, got '
+                             f'{nc_ssd_backend!r}')
+        self.nc_ssd_backend = nc_ssd_backend
         self.out_indices = tuple(out_indices)
         if not self.out_indices or not all(0 <= i < len(depths) for i in self.out_indices):
             raise ValueError(f'VSSD: out_indices must be a non-empty subset of '
@@ -119,7 +128,7 @@ class VSSD(BaseModule):
             return GlobalAttention(dim, heads, attn_drop=drop_rate)
         return NCSSDMixer(dim, heads, d_state=self.arch['d_state'],
                           expansion=self.arch['expansion'], ngroups=self.arch['ngroups'],
-                          positive_weights=positive_weights)
+                          positive_weights=positive_weights, backend=self.nc_ssd_backend)
 
     def init_weights(self) -> None:
         """Load ``init_cfg``'s checkpoint, if any; the random init happened in ``__init__``."""

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...ops import nc_ssd
+from ...ops.nc_ssd import BACKENDS
 
 
 class NCSSDMixer(nn.Module):
@@ -28,13 +29,17 @@ class NCSSDMixer(nn.Module):
         positive_weights: w = +Δ·exp(A_log) (released models); False gives -Δ·exp(A_log), the
             pre-release sign (official ``ssd_positve_dA=False``).
         dt_min, dt_max, dt_init_floor, A_init_range: initialisation of dt_bias and A_log.
+        backend: ``vssd_mm.ops.nc_ssd`` backend, 'auto' | 'triton' | 'torch'.
     """
 
     def __init__(self, dim: int, num_heads: int, d_state: int = 64, expansion: int = 2,
                  ngroups: int = 1, positive_weights: bool = True, dt_min: float = 1e-3,
                  dt_max: float = 0.1, dt_init_floor: float = 1e-4,
-                 A_init_range: Tuple[float, float] = (1., 16.)):
+                 A_init_range: Tuple[float, float] = (1., 16.), backend: str = 'auto'):
         super().__init__()
+        if backend not in BACKENDS:
+            raise ValueError(f'NC-SSD: backend must be one of {BACKENDS}, got {backend!r}')
+        self.backend = backend
         inner = expansion * dim
         if inner % num_heads or num_heads % ngroups:
             raise ValueError(f'NC-SSD: expansion * dim ({inner}) must divide into num_heads '
@@ -72,6 +77,7 @@ class NCSSDMixer(nn.Module):
             weights = -weights
         y = nc_ssd(values.reshape(batch, tokens, self.num_heads, self.headdim), weights,
                    keys.reshape(batch, tokens, self.ngroups, self.d_state),
-                   queries.reshape(batch, tokens, self.ngroups, self.d_state), self.D)
+                   queries.reshape(batch, tokens, self.ngroups, self.d_state), self.D,
+                   backend=self.backend)
         y = self.norm(y.reshape(batch, tokens, self.inner)) * z
         return self.out_proj(y)

@@ -1,30 +1,18 @@
 """NC-SSD: the non-causal state-space-duality token mixer of VSSD.
 
-``nc_ssd(x, w, B, C, D)`` runs the fused Triton kernels for CUDA tensors when Triton is importable
-and the pure-PyTorch reference (the definition) otherwise.
+``nc_ssd(x, w, B, C, D)`` runs the fused Triton kernels for CUDA tensors (sm_80 or newer) when
+Triton is importable and the pure-PyTorch reference (the definition) otherwise; dispatch.py says
+how to choose and what happens when the kernels fail.
 """
-import os
 from typing import Optional
 
 import torch
 
+from .dispatch import BACKEND_ENV, BACKENDS, NCSSDKernelError, triton_available
 from .reference import nc_ssd_reference
 
-__all__ = ['nc_ssd', 'nc_ssd_reference', 'triton_available']
-
-BACKENDS = ('auto', 'triton', 'torch')
-
-
-def triton_available() -> bool:
-    try:
-        from . import function  # noqa: F401  (imports triton and compiles nothing)
-    except ImportError:
-        return False
-    return True
-
-
-def _interpreting() -> bool:
-    return os.environ.get('TRITON_INTERPRET') == '1'
+__all__ = ['nc_ssd', 'nc_ssd_reference', 'triton_available', 'NCSSDKernelError', 'BACKENDS',
+           'BACKEND_ENV']
 
 
 def _check_inputs(x, w, B, C, D) -> None:
@@ -75,32 +63,29 @@ def nc_ssd(x: torch.Tensor, w: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
             where head h reads group h % ngroups. Same dtype as x.
         C: queries, shaped like B.
         D: (heads,) skip weights, or None.
-        backend: 'auto' (Triton for CUDA tensors when available, else the PyTorch reference),
-            'triton' or 'torch'.
+        backend: 'auto' (the environment variable VSSD_MM_NC_SSD_BACKEND if set, else Triton for
+            CUDA tensors on sm_80+ when available and the PyTorch reference otherwise; a kernel
+            failure warns once and falls back to the reference), 'triton' (a kernel failure
+            raises NCSSDKernelError) or 'torch'.
 
     Returns:
         y: (batch, tokens, heads, headdim), dtype of x. Accumulation is float32 on every backend.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f'nc_ssd: backend must be one of {BACKENDS}, got {backend!r}')
+    from . import dispatch
+    dispatch.requested_backend(backend)  # a bad name is an error before anything else
     _check_inputs(x, w, B, C, D)
-    on_triton_device = x.is_cuda or _interpreting()
-    if backend == 'auto':
-        backend = 'triton' if x.is_cuda and triton_available() else 'torch'
-    elif backend == 'triton':
-        if not on_triton_device:
-            raise RuntimeError(
-                f'nc_ssd: backend="triton" needs CUDA tensors, got tensors on {x.device}. Move '
-                'the inputs to a GPU, use backend="auto"/"torch", or set TRITON_INTERPRET=1 to '
-                'run the kernels in Triton\'s (slow) CPU interpreter.')
-        if not triton_available():
-            raise RuntimeError('nc_ssd: backend="triton" but triton is not importable; '
-                               'install triton (it ships with the CUDA builds of torch).')
-    if backend == 'torch':
-        return nc_ssd_reference(x, w, B, C, D)
-    from .function import NCSSDFunction
-    if B.dim() == 3:
-        B, C = B.unsqueeze(2), C.unsqueeze(2)
-    # the kernels read w and D as float32 (one compiled variant per x dtype); autograd casts
-    # their gradients back
-    return NCSSDFunction.apply(x, w.float(), B, C, None if D is None else D.float())
+    use_kernels, strict = dispatch.choose(x, backend)
+    if use_kernels:
+        if B.dim() == 3:
+            B, C = B.unsqueeze(2), C.unsqueeze(2)
+        from .function import NCSSDFunction
+        try:
+            # the kernels read w and D as float32 (one compiled variant per x dtype); autograd
+            # casts their gradients back
+            return NCSSDFunction.apply(x, w.float(), B, C, None if D is None else D.float(),
+                                       strict)
+        except Exception as err:
+            if not dispatch.is_kernel_failure(err):
+                raise
+            dispatch.kernel_failure(err, x.device, strict)
+    return nc_ssd_reference(x, w, B, C, D)

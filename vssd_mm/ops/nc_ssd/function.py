@@ -4,7 +4,9 @@ from typing import Optional, Tuple
 
 import torch
 
+from . import dispatch
 from .launch import apply_launch, backward_launches, kv_reduce_launch
+from .reference import nc_ssd_reference
 
 
 def kv_reduce(keys: torch.Tensor, values: torch.Tensor, weights: Optional[torch.Tensor],
@@ -30,23 +32,46 @@ def apply_state(C: torch.Tensor, kv: torch.Tensor, x: torch.Tensor,
     return y
 
 
+def kernel_backward(x, w, B, C, D, kv, dy) -> Tuple[Optional[torch.Tensor], ...]:
+    """(dx, dw, dB, dC, dD) by the kernels."""
+    dkv = kv_reduce(C, dy, None, heads=x.shape[2])
+    launches, grads = backward_launches(x, w, B, C, D, dy, kv, dkv)
+    for launch in launches:
+        launch()
+    dD = grads['dd_part'].sum((0, 2)) if D is not None else None
+    return grads['dx'], grads['dw'], grads['dB'], grads['dC'], dD
+
+
+def reference_backward(x, w, B, C, D, dy) -> Tuple[Optional[torch.Tensor], ...]:
+    """(dx, dw, dB, dC, dD) by autograd through the reference (the kernels' fallback)."""
+    leaves = [t.detach().requires_grad_() if t is not None else None for t in (x, w, B, C, D)]
+    with torch.enable_grad():
+        y = nc_ssd_reference(*leaves)
+        grads = iter(torch.autograd.grad(y, [t for t in leaves if t is not None], dy))
+    return tuple(next(grads) if t is not None else None for t in leaves)
+
+
 class NCSSDFunction(torch.autograd.Function):
     """Triton NC-SSD with B, C as (batch, L, G, N) and w, D float32; see
-    ``vssd_mm.ops.nc_ssd.nc_ssd``."""
+    ``vssd_mm.ops.nc_ssd.nc_ssd``. ``strict``: a kernel failure in the backward raises
+    NCSSDKernelError instead of falling back to the reference."""
 
     @staticmethod
-    def forward(ctx, x, w, B, C, D):
+    def forward(ctx, x, w, B, C, D, strict: bool):
         kv = kv_reduce(B, x, w, heads=x.shape[2])
         y = apply_state(C, kv, x, D)
         ctx.save_for_backward(x, w, B, C, D, kv)
+        ctx.strict = strict
         return y
 
     @staticmethod
     def backward(ctx, dy) -> Tuple[Optional[torch.Tensor], ...]:
         x, w, B, C, D, kv = ctx.saved_tensors
-        dkv = kv_reduce(C, dy, None, heads=x.shape[2])
-        launches, grads = backward_launches(x, w, B, C, D, dy, kv, dkv)
-        for launch in launches:
-            launch()
-        dD = grads['dd_part'].sum((0, 2)) if D is not None else None
-        return grads['dx'], grads['dw'], grads['dB'], grads['dC'], dD
+        try:
+            grads = kernel_backward(x, w, B, C, D, kv, dy)
+        except Exception as err:
+            if not dispatch.is_kernel_failure(err):
+                raise
+            dispatch.kernel_failure(err, x.device, ctx.strict)
+            grads = reference_backward(x, w, B, C, D, dy)
+        return (*grads, None)

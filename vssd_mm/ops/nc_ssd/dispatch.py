@@ -1,0 +1,130 @@
+"""Which NC-SSD implementation runs, and what happens when the Triton kernels cannot.
+
+- ``backend='torch'`` runs the PyTorch reference; ``'triton'`` the kernels, and any failure of
+  theirs is one ``NCSSDKernelError`` line naming the switch to the reference; ``'auto'`` (the
+  default) asks the environment variable ``VSSD_MM_NC_SSD_BACKEND`` (auto | triton | torch) and
+  otherwise runs the kernels for CUDA tensors on sm_80 or newer. In auto mode a kernel that fails
+  to compile or launch (or an older card) costs one warning, then the reference serves for the
+  rest of the process: training goes on, with the same numbers.
+"""
+import os
+import warnings
+from typing import Optional, Tuple
+
+import torch
+
+BACKENDS = ('auto', 'triton', 'torch')
+BACKEND_ENV = 'VSSD_MM_NC_SSD_BACKEND'
+MIN_CAPABILITY = (8, 0)  # the kernels' TF32 dots need Ampere tensor cores
+SWITCH = (f'{BACKEND_ENV}=torch in the environment, or nc_ssd_backend="torch" in the VSSD '
+          'backbone config')
+
+
+class NCSSDKernelError(RuntimeError):
+    """The Triton kernels failed where the caller asked for them explicitly."""
+
+
+_given_up: Optional[str] = None  # why auto mode stopped using the kernels in this process
+
+
+def triton_available() -> bool:
+    try:
+        from . import function  # noqa: F401  (imports triton and compiles nothing)
+    except ImportError:
+        return False
+    return True
+
+
+def interpreting() -> bool:
+    return os.environ.get('TRITON_INTERPRET') == '1'
+
+
+def requested_backend(backend: str) -> Tuple[str, str]:
+    """(backend, where it was asked for): the argument, or for 'auto' the environment's choice."""
+    if backend not in BACKENDS:
+        raise ValueError(f'nc_ssd: backend must be one of {BACKENDS}, got {backend!r}')
+    if backend != 'auto':
+        return backend, f'backend="{backend}"'
+    env = os.environ.get(BACKEND_ENV, '').strip() or 'auto'
+    if env not in BACKENDS:
+        raise ValueError(f'{BACKEND_ENV}={env!r} is not a backend; set it to one of {BACKENDS} '
+                         'or unset it')
+    return env, f'{BACKEND_ENV}={env}'
+
+
+def _where(device: torch.device) -> str:
+    if device.type != 'cuda':
+        return f'{device} (Triton interpreter)'
+    major, minor = torch.cuda.get_device_capability(device)
+    return f'{torch.cuda.get_device_name(device)} (sm_{major}{minor})'
+
+
+def unsupported_reason(device: torch.device) -> Optional[str]:
+    """Why the kernels cannot run for tensors on ``device``, or None."""
+    if device.type != 'cuda' and not interpreting():
+        return (f'needs CUDA tensors, got tensors on {device}. Move the inputs to a GPU, use '
+                'backend="auto"/"torch", or set TRITON_INTERPRET=1 to run the kernels in '
+                'Triton\'s (slow) CPU interpreter')
+    if not triton_available():
+        return 'needs triton, which is not importable (it ships with the CUDA builds of torch)'
+    if device.type == 'cuda' and torch.cuda.get_device_capability(device) < MIN_CAPABILITY:
+        return (f'needs a GPU of compute capability 8.0 or newer; this is {_where(device)}')
+    return None
+
+
+def auto_runs_kernels(x: torch.Tensor) -> bool:
+    """Whether 'auto' would pick the kernels for ``x``'s device (CUDA only)."""
+    return x.is_cuda
+
+
+def choose(x: torch.Tensor, backend: str) -> Tuple[bool, bool]:
+    """(run the kernels?, strict?) for ``x``; strict means a kernel failure is an error."""
+    backend, source = requested_backend(backend)
+    if backend == 'torch':
+        return False, False
+    if backend == 'triton':
+        reason = unsupported_reason(x.device)
+        if reason:
+            raise RuntimeError(f'nc_ssd: {source} {reason}.')
+        return True, True
+    if _given_up is not None or not auto_runs_kernels(x):
+        return False, False
+    reason = unsupported_reason(x.device)
+    if reason:
+        give_up(f'the Triton kernels {reason}')
+        return False, False
+    return True, False
+
+
+def is_kernel_failure(err: BaseException) -> bool:
+    """Errors of compiling, loading or launching a kernel. The inputs were checked before, so
+    anything but running out of memory counts."""
+    return isinstance(err, Exception) and not isinstance(
+        err, (torch.OutOfMemoryError, NCSSDKernelError))
+
+
+def give_up(reason: str) -> None:
+    """Auto mode: warn once, then use the reference for the rest of the process."""
+    global _given_up
+    if _given_up is None:
+        _given_up = reason
+        warnings.warn(f'nc_ssd: {reason}; using the PyTorch reference (same results, slower) '
+                      f'for the rest of this process. To skip the kernels from the start: '
+                      f'{SWITCH}.', RuntimeWarning, stacklevel=3)
+
+
+def kernel_failure(err: Exception, device: torch.device, strict: bool) -> None:
+    """Handle a kernel failure: strict -> one-line NCSSDKernelError; else warn once, give up."""
+    first_line = (str(err).strip().splitlines() or [''])[0][:300]
+    what = f'the Triton kernels failed on {_where(device)} ({type(err).__name__}: {first_line})'
+    if strict:
+        error = NCSSDKernelError(f'nc_ssd: {what}. Run the PyTorch reference instead: {SWITCH}.')
+        error.kernel_error = err
+        raise error from None
+    give_up(what)
+
+
+def reset() -> None:
+    """Forget an earlier give-up (tests; a process that changed its environment)."""
+    global _given_up
+    _given_up = None
