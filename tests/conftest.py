@@ -36,3 +36,34 @@ def run_tool(script: str, *args: str, timeout: float = 600, check: bool = True, 
 @pytest.fixture
 def tool():
     return run_tool
+
+
+@pytest.fixture
+def file_server(tmp_path, monkeypatch):
+    """A loopback HTTP server over a fresh folder: ``(folder, base_url, stop)``. Requests to it
+    bypass any proxy; ``TORCH_HOME`` points into tmp_path so downloads land in a fresh cache."""
+    import functools
+    import http.server
+    import threading
+    folder = tmp_path / 'served'
+    folder.mkdir()
+
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+    handler = functools.partial(QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv('no_proxy', '127.0.0.1,localhost')
+    monkeypatch.setenv('NO_PROXY', '127.0.0.1,localhost')
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    stopped = []
+
+    def stop():
+        if not stopped:
+            server.shutdown()
+            server.server_close()
+            stopped.append(True)
+    yield folder, f'http://127.0.0.1:{server.server_address[1]}', stop
+    stop()

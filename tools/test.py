@@ -1,5 +1,5 @@
 """Evaluate a checkpoint with an OpenMMLab config (mmdet, mmseg or mmpretrain; the config's
-default_scope decides). Usage: python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] ..."""
+default_scope decides). Usage: python tools/test.py CONFIG CHECKPOINT|URL [--work-dir DIR] ..."""
 import argparse
 
 from vssd_mm.compat import filter_known_warnings
@@ -10,7 +10,11 @@ from vssd_mm.engine.cli import add_common_arguments, parse_with_common
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file, or its URL (http/https: downloaded '
+                        'once into the torch hub cache; other mmengine schemes too)')
+    parser.add_argument('--state-key', choices=['model', 'model_ema'],
+                        help='official classification checkpoints: evaluate their live '
+                        '(model, default) or EMA (model_ema) weights')
     parser.add_argument('--work-dir', help='directory for the evaluation logs and metrics')
     parser.add_argument('--tta', action='store_true',
                         help='test-time augmentation: the config\'s tta_model over tta_pipeline')
@@ -30,7 +34,8 @@ def main(argv=None):
     cfg = load_config(args.config, args.cfg_options)
     prepare_test_config(cfg, args.config, args.checkpoint, work_dir=args.work_dir,
                         launcher=args.launcher, tta=args.tta, out=args.out, show=args.show,
-                        show_dir=args.show_dir, wait_time=args.wait_time)
+                        show_dir=args.show_dir, wait_time=args.wait_time,
+                        state_key=args.state_key)
     build_runner(cfg).test()
 
 

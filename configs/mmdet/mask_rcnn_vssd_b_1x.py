@@ -4,5 +4,6 @@
 _base_ = './mask_rcnn_vssd_t_1x.py'
 model = dict(
     backbone=dict(arch='base', drop_path_rate=0.6,
-                  init_cfg=dict(checkpoint='checkpoints/vssd_base_best_ema.pth')),
+                  init_cfg=dict(checkpoint='https://huggingface.co/YuhengSSS/VSSD/resolve/main/'
+                                           'vssd_base_best_ema.pth')),
     neck=dict(in_channels=[96, 192, 384, 768]))

@@ -2,4 +2,5 @@
 _base_ = './mask_rcnn_vssd_t_1x.py'
 model = dict(
     backbone=dict(arch='small', drop_path_rate=0.4,
-                  init_cfg=dict(checkpoint='checkpoints/vssd_small_best_ema.pth')))
+                  init_cfg=dict(checkpoint='https://huggingface.co/YuhengSSS/VSSD/resolve/main/'
+                                           'vssd_small_best_ema.pth')))

@@ -17,6 +17,9 @@ model = dict(
         arch='tiny',
         drop_path_rate=0.2,
         out_indices=(0, 1, 2, 3),
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/vssd_tiny_best_ema.pth',
-                      state_key='model')),
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='https://huggingface.co/YuhengSSS/VSSD/resolve/main/'
+                       'vssd_tiny_best_ema.pth',
+            state_key='model')),
     neck=dict(in_channels=[64, 128, 256, 512]))

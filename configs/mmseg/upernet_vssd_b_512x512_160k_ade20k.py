@@ -4,7 +4,8 @@
 _base_ = './upernet_vssd_t_512x512_160k_ade20k.py'
 model = dict(
     backbone=dict(arch='base', drop_path_rate=0.6,
-                  init_cfg=dict(checkpoint='checkpoints/vssd_base_best_ema.pth',
+                  init_cfg=dict(checkpoint='https://huggingface.co/YuhengSSS/VSSD/resolve/main/'
+                                           'vssd_base_best_ema.pth',
                                 state_key='model_ema')),
     decode_head=dict(in_channels=[96, 192, 384, 768]),
     auxiliary_head=dict(in_channels=384))

@@ -3,6 +3,7 @@
 _base_ = './upernet_vssd_t_512x512_160k_ade20k.py'
 model = dict(
     backbone=dict(arch='micro', drop_path_rate=0.1,
-                  init_cfg=dict(checkpoint='checkpoints/vssd_micro_best.pth')),
+                  init_cfg=dict(checkpoint='https://huggingface.co/YuhengSSS/VSSD/resolve/main/'
+                                           'vssd_micro_best.pth')),
     decode_head=dict(in_channels=[48, 96, 192, 384]),
     auxiliary_head=dict(in_channels=192))

@@ -3,5 +3,6 @@
 _base_ = './upernet_vssd_t_512x512_160k_ade20k.py'
 model = dict(
     backbone=dict(arch='small', drop_path_rate=0.4,
-                  init_cfg=dict(checkpoint='checkpoints/vssd_small_best_ema.pth',
+                  init_cfg=dict(checkpoint='https://huggingface.co/YuhengSSS/VSSD/resolve/main/'
+                                           'vssd_small_best_ema.pth',
                                 state_key='model_ema')))

@@ -15,8 +15,11 @@ model = dict(
         arch='tiny',
         drop_path_rate=0.2,
         out_indices=(0, 1, 2, 3),
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/vssd_tiny_best_ema.pth',
-                      state_key='model')),
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='https://huggingface.co/YuhengSSS/VSSD/resolve/main/'
+                       'vssd_tiny_best_ema.pth',
+            state_key='model')),
     decode_head=dict(in_channels=[64, 128, 256, 512], act_cfg=dict(type='ReLU', inplace=False)),
     auxiliary_head=dict(in_channels=256, act_cfg=dict(type='ReLU', inplace=False)))
 

@@ -56,6 +56,7 @@ def _real_config(name='mask_rcnn_vssd_m_1x.py'):
 def test_missing_pretrained_weights_say_where_to_get_them(tmp_path):
     from vssd_mm.engine.preflight import check_pretrained
     cfg = _real_config()
+    cfg.model.backbone.init_cfg.checkpoint = 'checkpoints/vssd_micro_best.pth'  # a local copy
     with pytest.raises(SystemExit) as err:
         check_pretrained(cfg)
     msg = str(err.value)

@@ -5,6 +5,8 @@ from typing import Iterator, List, Tuple
 
 from mmengine.config import Config
 
+from ..models.download import CheckpointDownloadError, cached_checkpoint, is_url
+from ..models.zoo import HF_REPO
 from .test_options import innermost_dataset
 
 # what each dataset type expects under data_root, and where to get it
@@ -77,13 +79,23 @@ def _pretrained_checkpoints(node, path: str = 'model') -> Iterator[Tuple[str, st
 
 
 def check_pretrained(cfg: Config) -> None:
-    """Exit with download instructions if an ``init_cfg`` checkpoint file does not exist."""
+    """Exit with what to do if an ``init_cfg`` checkpoint is not available: a missing local file,
+    or a URL that cannot be downloaded (URLs are fetched here, once, into torch's hub cache, so
+    that the Runner finds them there)."""
     for where, ckpt in _pretrained_checkpoints(cfg.get('model', {})):
+        if is_url(ckpt):
+            try:
+                cached_checkpoint(ckpt, f'point the config at it: --cfg-options '
+                                        f'{where}.checkpoint=PATH')
+            except CheckpointDownloadError as err:
+                raise SystemExit(f'error: pretrained weights ({where}): {err}; or train from '
+                                 f'scratch with --cfg-options {where}=None') from None
+            continue
         if '://' in ckpt or osp.isfile(ckpt):
             continue
         raise SystemExit(
             f'error: pretrained weights not found: {ckpt} (from {where}).\n'
             f'Download {osp.basename(ckpt)} (official VSSD ImageNet weights: '
-            'https://huggingface.co/YuhengSSS/VSSD) to that path, point the config at your copy '
+            f'{HF_REPO}) to that path, point the config at your copy '
             f'with --cfg-options {where}.checkpoint=PATH, or train from scratch '
             f'with --cfg-options {where}=None')

@@ -12,6 +12,7 @@ from mmengine.config import Config
 from ..compat import trust_training_state
 from .distributed import prepare_cpu_distributed
 from .preflight import check_datasets, check_pretrained
+from .test_checkpoint import resolve_test_checkpoint
 from .test_options import enable_output, enable_tta, enable_visualization
 
 
@@ -78,22 +79,26 @@ def prepare_train_config(cfg: Config, config_path: str, *, work_dir: Optional[st
 def prepare_test_config(cfg: Config, config_path: str, checkpoint: str, *,
                         work_dir: Optional[str] = None, launcher: str = 'none', tta: bool = False,
                         out: Optional[str] = None, show: bool = False,
-                        show_dir: Optional[str] = None, wait_time: float = 2.) -> Config:
+                        show_dir: Optional[str] = None, wait_time: float = 2.,
+                        state_key: Optional[str] = None) -> Config:
     """Apply the test tool's flags to ``cfg`` (in place) and return it.
 
     Args:
+        checkpoint: a local file, an http(s) URL (downloaded once into torch's hub cache) or
+            another mmengine scheme; official classification files are converted for mmpretrain
+            configs (``state_key`` picks their 'model' or 'model_ema' weights).
         tta: test with ``cfg.tta_model`` over the views of ``cfg.tta_pipeline``.
         out: also dump every prediction into this ``.pkl`` file (mmseg: or a folder of PNGs).
         show, show_dir, wait_time: draw predictions on screen (``wait_time`` seconds each) and/or
             into ``show_dir``; see ``test_options.enable_visualization``.
     """
-    if not osp.isfile(checkpoint):
+    if '://' not in checkpoint and not osp.isfile(checkpoint):
         raise SystemExit(f'error: checkpoint not found: {checkpoint}')
     cfg.launcher = launcher
     _set_work_dir(cfg, config_path, work_dir)
     check_datasets(cfg, ['test_dataloader'])
+    cfg.load_from = resolve_test_checkpoint(cfg, checkpoint, state_key)
     prepare_cpu_distributed(cfg, launcher)
-    cfg.load_from = checkpoint
     if tta:
         enable_tta(cfg)
     if out:

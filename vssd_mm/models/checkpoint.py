@@ -17,6 +17,8 @@ import torch
 from mmengine.logging import print_log
 from torch import nn
 
+from .download import cached_checkpoint, is_url
+
 STATE_KEYS = ('state_dict', 'model', 'model_ema')
 CLASSIFIER_KEYS = re.compile(r'^(norm|head)\.')
 
@@ -96,9 +98,13 @@ def load_backbone_checkpoint(model: nn.Module, path: str, prefix: Optional[str] 
 
 
 def _read(path: str, map_location) -> dict:
-    """Local files with torch.load(weights_only=True); URLs and ``open-mmlab://`` names through
-    mmengine (its loaders also use torch's weights-only default)."""
-    if '://' in path:
+    """Local files and http(s) URLs (downloaded once into torch's hub cache, download.py) with
+    torch.load(weights_only=True); other schemes (``open-mmlab://``, ``s3://``...) through
+    mmengine's CheckpointLoader."""
+    if is_url(path):
+        path = cached_checkpoint(path, 'point the config at it: --cfg-options '
+                                       'model.backbone.init_cfg.checkpoint=PATH')
+    elif '://' in path:
         from mmengine.runner import CheckpointLoader
         return CheckpointLoader.load_checkpoint(path, map_location=map_location)
     if not osp.isfile(path):

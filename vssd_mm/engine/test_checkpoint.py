@@ -1,0 +1,87 @@
+"""The CHECKPOINT of ``tools/test.py CONFIG CHECKPOINT``: a local file, an http(s) URL (downloaded
+once into torch's hub cache) or another mmengine scheme; an official VSSD classification file
+given to an mmpretrain VSSD classifier is converted on the way (as tools/convert_checkpoint.py
+does), so it evaluates without a manual step."""
+import os
+import os.path as osp
+from typing import Optional
+
+import torch
+from mmengine.config import Config
+from mmengine.logging import print_log
+
+from ..compat import allow_mmengine_training_state
+from ..models.checkpoint import official_classifier_to_mmpretrain
+from ..models.download import CheckpointDownloadError, cached_checkpoint, is_url
+
+OFFICIAL_STATE_KEYS = ('model', 'model_ema')
+
+
+def is_vssd_classifier(model_cfg) -> bool:
+    """Whether a config's model is an mmpretrain ImageClassifier around VSSD."""
+    backbone = model_cfg.get('backbone') or {}
+    return model_cfg.get('type') == 'ImageClassifier' and backbone.get('type') == 'VSSD'
+
+
+def is_official_classification_checkpoint(ckpt) -> bool:
+    """The release's classification files: ``{'model': sd, 'model_ema': sd, ...}`` with the
+    classifier head, no mmengine ``state_dict``."""
+    return (isinstance(ckpt, dict) and 'state_dict' not in ckpt
+            and isinstance(ckpt.get('model'), dict) and 'head.weight' in ckpt['model'])
+
+
+def convert_official_classifier(path: str, out_dir: str, state_key: str = 'model'
+                                ) -> Optional[str]:
+    """If ``path`` is an official classification checkpoint, write its ``state_key`` weights as
+    an mmpretrain checkpoint into ``out_dir`` (reused on later runs) and return that path;
+    otherwise None."""
+    try:
+        with allow_mmengine_training_state():  # the user's own mmengine checkpoints load too
+            ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception:  # noqa: BLE001 (not ours to judge: mmengine's loader reports it)
+        return None
+    if not is_official_classification_checkpoint(ckpt):
+        return None
+    if state_key not in ckpt:
+        raise SystemExit(f'error: {path} has no {state_key!r} entry (it has '
+                         f'{sorted(k for k in ckpt if k in OFFICIAL_STATE_KEYS)})')
+    stem = osp.splitext(osp.basename(path))[0]
+    dst = osp.join(out_dir, 'converted', f'{stem}_{state_key}_mmpretrain.pth')
+    if not (osp.isfile(dst) and osp.getmtime(dst) >= osp.getmtime(path)):
+        os.makedirs(osp.dirname(dst), exist_ok=True)
+        partial = f'{dst}.{os.getpid()}.part'  # ranks of a distributed test write in turn
+        torch.save({'state_dict': official_classifier_to_mmpretrain(ckpt[state_key]),
+                    'meta': dict(converted_from=osp.basename(path), state_key=state_key)},
+                   partial)
+        os.replace(partial, dst)
+    print_log(f'official VSSD classification checkpoint {path}: evaluating its {state_key!r} '
+              f'weights, converted for mmpretrain into {dst}', logger='current')
+    return dst
+
+
+def resolve_test_checkpoint(cfg: Config, checkpoint: str, state_key: Optional[str] = None) -> str:
+    """What the Runner loads for ``checkpoint`` (see the module docstring); exits with one line
+    when the file is missing or cannot be downloaded. ``state_key`` picks the entry of an
+    official classification file (default 'model', as the release's ``--eval`` reads)."""
+    if state_key is not None and state_key not in OFFICIAL_STATE_KEYS:
+        raise SystemExit(f'error: --state-key must be one of {OFFICIAL_STATE_KEYS}')
+    if is_url(checkpoint):
+        try:
+            path = cached_checkpoint(checkpoint, 'pass your copy as CHECKPOINT')
+        except CheckpointDownloadError as err:
+            raise SystemExit(f'error: {err}') from None
+    elif '://' in checkpoint:  # open-mmlab://, s3://, ...: mmengine's loaders
+        return checkpoint
+    elif not osp.isfile(checkpoint):
+        raise SystemExit(f'error: checkpoint not found: {checkpoint}')
+    else:
+        path = checkpoint
+    if is_vssd_classifier(cfg.model):
+        converted = convert_official_classifier(path, cfg.work_dir, state_key or 'model')
+        if converted:
+            return converted
+    if state_key is not None:
+        raise SystemExit(f'error: --state-key applies to official VSSD classification '
+                         f'checkpoints evaluated with an mmpretrain VSSD config; {checkpoint} '
+                         'is loaded as it is')
+    return path
