@@ -3,7 +3,7 @@ default_scope decides). Usage: python tools/test.py CONFIG CHECKPOINT|URL [--wor
 import argparse
 
 from vssd_mm.compat import filter_known_warnings
-from vssd_mm.engine import build_runner, load_config, prepare_test_config
+from vssd_mm.engine import build_runner, load_config, prepare_test_config, run_or_exit
 from vssd_mm.engine.cli import add_common_arguments, parse_with_common
 
 
@@ -36,7 +36,7 @@ def main(argv=None):
                         launcher=args.launcher, tta=args.tta, out=args.out, show=args.show,
                         show_dir=args.show_dir, wait_time=args.wait_time,
                         state_key=args.state_key)
-    build_runner(cfg).test()
+    run_or_exit(build_runner(cfg, strict_load_from=True).test)
 
 
 if __name__ == '__main__':

@@ -3,7 +3,7 @@ decides). Usage: python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]]
 import argparse
 
 from vssd_mm.compat import filter_known_warnings
-from vssd_mm.engine import build_runner, load_config, prepare_train_config
+from vssd_mm.engine import build_runner, load_config, prepare_train_config, run_or_exit
 from vssd_mm.engine.cli import add_common_arguments, parse_with_common
 
 
@@ -28,7 +28,7 @@ def main(argv=None):
     cfg = load_config(args.config, args.cfg_options)
     prepare_train_config(cfg, args.config, work_dir=args.work_dir, resume=args.resume, amp=args.amp,
                          auto_scale_lr=args.auto_scale_lr, launcher=args.launcher)
-    build_runner(cfg).train()
+    run_or_exit(build_runner(cfg).train)
 
 
 if __name__ == '__main__':

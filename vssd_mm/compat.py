@@ -58,11 +58,30 @@ def mmengine_training_state_globals() -> List[SafeGlobal]:
     ]
 
 
+_allowing = 0  # nesting depth of allow_mmengine_training_state
+
+
 @contextlib.contextmanager
 def allow_mmengine_training_state() -> Iterator[None]:
-    """Context in which ``torch.load(weights_only=True)`` accepts mmengine training state."""
+    """Context in which ``torch.load(weights_only=True)`` accepts mmengine training state.
+
+    Re-entrant: torch's ``safe_globals`` removes its globals on exit even when an outer context
+    added the same ones, so only the outermost use enters it.
+    """
+    global _allowing
+    if _allowing:
+        _allowing += 1
+        try:
+            yield
+        finally:
+            _allowing -= 1
+        return
     with torch.serialization.safe_globals(mmengine_training_state_globals()):
-        yield
+        _allowing = 1
+        try:
+            yield
+        finally:
+            _allowing = 0
 
 
 def trust_training_state(runner) -> None:

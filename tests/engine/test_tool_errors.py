@@ -97,7 +97,7 @@ def test_test_flag_errors(tmp_path, change, flag, message):
     (tmp_path / 'annotations' / 'instances_val2017.json').write_text('{}')
     (tmp_path / 'val2017').mkdir()
     ckpt = tmp_path / 'c.pth'
-    ckpt.write_bytes(b'')
+    torch.save({'state_dict': {}}, ckpt)
     change(cfg)
     with pytest.raises(SystemExit, match=message):
         prepare_test_config(cfg, 'x.py', str(ckpt), **flag)

@@ -245,8 +245,9 @@ def test_checkpoint_of_another_variant_is_an_error(tmp_path):
     path = tmp_path / 'micro.pth'
     torch.save({'model': _official_classification_state(VSSD('micro'))}, path)
     model = VSSD('tiny', init_cfg=dict(type='Pretrained', checkpoint=str(path)))
-    with pytest.raises(CheckpointMismatchError, match=r'checkpoint has embed_dim 48, depths '
-                       r'\(2, 2, 8, 4\).*model has embed_dim 64, depths \(2, 4, 8, 4\)'):
+    with pytest.raises(CheckpointMismatchError, match=r'checkpoint has VSSD-Micro \(embed_dim 48, '
+                       r'depths \(2, 2, 8, 4\).*model has VSSD-Tiny \(embed_dim 64, depths '
+                       r'\(2, 4, 8, 4\)'):
         model.init_weights()
 
 

@@ -4,12 +4,15 @@ The config's ``default_scope`` (``'mmdet'``, ``'mmseg'`` or ``'mmpretrain'``) de
 the Runner builds from, so one tool set serves all three.
 """
 import os.path as osp
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 from mmengine.config import Config
 
-from ..compat import trust_training_state
+from ..compat import allow_mmengine_training_state, trust_training_state
+from ..models.checkpoint_file import UnreadableCheckpointError, read_checkpoint
+from ..models.checkpoint_fit import CheckpointMismatchError, check_fits
+from ..models.download import CheckpointDownloadError
 from .distributed import prepare_cpu_distributed
 from .preflight import check_datasets, check_pretrained
 from .test_checkpoint import resolve_test_checkpoint
@@ -72,8 +75,17 @@ def prepare_train_config(cfg: Config, config_path: str, *, work_dir: Optional[st
     elif resume is not None:
         if not osp.isfile(resume):
             raise SystemExit(f'error: --resume checkpoint not found: {resume}')
+        _exit_if_unreadable(resume)
         cfg.resume, cfg.load_from = True, resume
     return cfg
+
+
+def _exit_if_unreadable(path: str) -> None:
+    try:
+        with allow_mmengine_training_state():
+            read_checkpoint(path)
+    except UnreadableCheckpointError as err:
+        raise SystemExit(f'error: {err}') from None
 
 
 def prepare_test_config(cfg: Config, config_path: str, checkpoint: str, *,
@@ -108,15 +120,61 @@ def prepare_test_config(cfg: Config, config_path: str, checkpoint: str, *,
     return cfg
 
 
-def build_runner(cfg: Config):
+def build_runner(cfg: Config, *, strict_load_from: bool = False):
     """Build the Runner a config asks for (``runner_type`` or mmengine's default Runner).
 
     The returned runner may read the user's own mmengine checkpoints (``resume`` / ``load_from``)
-    under torch >= 2.6's weights-only loading; see ``vssd_mm.compat``.
+    under torch >= 2.6's weights-only loading (see ``vssd_mm.compat``), and checks them first:
+    an unreadable file is an ``UnreadableCheckpointError``; a ``--resume`` checkpoint, and with
+    ``strict_load_from`` (tools/test.py) the ``load_from`` one, must fit the whole model
+    (``CheckpointMismatchError`` otherwise, instead of mmengine's warning and random weights).
+    A ``load_from`` for fine-tuning may differ in its heads; VSSD itself always checks that its
+    own weights fit (``VSSD._load_from_state_dict``).
     """
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     trust_training_state(runner)
+    check_checkpoints_before_loading(runner, strict_load_from, cfg.get('filename') or 'the config')
     return runner
 
+
+def _unwrapped(model):
+    while hasattr(model, 'module'):  # DDP, TTA models
+        model = model.module
+    return model
+
+
+def check_checkpoints_before_loading(runner, strict_load_from: bool, config: str) -> None:
+    """Wrap ``runner.load_checkpoint`` / ``runner.resume`` with the checks of ``build_runner``."""
+    load_checkpoint, resume = runner.load_checkpoint, runner.resume
+
+    def check(filename: str, whole_model: bool) -> None:
+        if '://' in filename:  # other schemes: mmengine reads and reports them
+            return
+        with allow_mmengine_training_state():
+            checkpoint = read_checkpoint(filename)
+        if whole_model:
+            check_fits(_unwrapped(runner.model), checkpoint, filename, config)
+
+    def load_checkpoint_checked(filename, *args, **kwargs):
+        check(filename, strict_load_from)
+        return load_checkpoint(filename, *args, **kwargs)
+
+    def resume_checked(filename, *args, **kwargs):
+        check(filename, True)
+        return resume(filename, *args, **kwargs)
+
+    runner.load_checkpoint, runner.resume = load_checkpoint_checked, resume_checked
+
+
+CHECKPOINT_ERRORS = (CheckpointMismatchError, UnreadableCheckpointError, CheckpointDownloadError)
+
+
+def run_or_exit(step: Callable[[], object]) -> None:
+    """Run a Runner step (``runner.train`` / ``runner.test``): a checkpoint that cannot be read,
+    fetched or does not fit ends the tool with its message, not a traceback."""
+    try:
+        step()
+    except CHECKPOINT_ERRORS as err:
+        raise SystemExit(f'error: {err}') from None

@@ -12,6 +12,7 @@ from mmengine.logging import print_log
 
 from ..compat import allow_mmengine_training_state
 from ..models.checkpoint import official_classifier_to_mmpretrain
+from ..models.checkpoint_file import UnreadableCheckpointError, read_checkpoint
 from ..models.download import CheckpointDownloadError, cached_checkpoint, is_url
 
 OFFICIAL_STATE_KEYS = ('model', 'model_ema')
@@ -30,16 +31,11 @@ def is_official_classification_checkpoint(ckpt) -> bool:
             and isinstance(ckpt.get('model'), dict) and 'head.weight' in ckpt['model'])
 
 
-def convert_official_classifier(path: str, out_dir: str, state_key: str = 'model'
+def convert_official_classifier(ckpt: dict, path: str, out_dir: str, state_key: str = 'model'
                                 ) -> Optional[str]:
-    """If ``path`` is an official classification checkpoint, write its ``state_key`` weights as
-    an mmpretrain checkpoint into ``out_dir`` (reused on later runs) and return that path;
-    otherwise None."""
-    try:
-        with allow_mmengine_training_state():  # the user's own mmengine checkpoints load too
-            ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception:  # noqa: BLE001 (not ours to judge: mmengine's loader reports it)
-        return None
+    """If ``ckpt`` (loaded from ``path``) is an official classification checkpoint, write its
+    ``state_key`` weights as an mmpretrain checkpoint into ``out_dir`` (reused on later runs) and
+    return that path; otherwise None."""
     if not is_official_classification_checkpoint(ckpt):
         return None
     if state_key not in ckpt:
@@ -76,8 +72,13 @@ def resolve_test_checkpoint(cfg: Config, checkpoint: str, state_key: Optional[st
         raise SystemExit(f'error: checkpoint not found: {checkpoint}')
     else:
         path = checkpoint
+    try:  # an unreadable file is one line now, before anything is built or written
+        with allow_mmengine_training_state():
+            ckpt = read_checkpoint(path)
+    except UnreadableCheckpointError as err:
+        raise SystemExit(f'error: {err}') from None
     if is_vssd_classifier(cfg.model):
-        converted = convert_official_classifier(path, cfg.work_dir, state_key or 'model')
+        converted = convert_official_classifier(ckpt, path, cfg.work_dir, state_key or 'model')
         if converted:
             return converted
     if state_key is not None:

@@ -10,21 +10,18 @@ Files are read with ``torch.load(weights_only=True)``: weights, not pickled code
 """
 import os.path as osp
 import re
-from collections import Counter
 from typing import Dict, List, Optional
 
 import torch
 from mmengine.logging import print_log
 from torch import nn
 
+from .checkpoint_file import read_checkpoint
+from .checkpoint_fit import CheckpointMismatchError, describe_arch, vssd_arch  # noqa: F401
 from .download import cached_checkpoint, is_url
 
 STATE_KEYS = ('state_dict', 'model', 'model_ema')
 CLASSIFIER_KEYS = re.compile(r'^(norm|head)\.')
-
-
-class CheckpointMismatchError(ValueError):
-    """The checkpoint does not fit the model (another variant, or not a VSSD checkpoint)."""
 
 
 def select_state_dict(ckpt: dict, state_key: Optional[str] = None) -> Dict[str, torch.Tensor]:
@@ -55,18 +52,8 @@ def backbone_state_dict(state: Dict[str, torch.Tensor], prefix: Optional[str] = 
 
 
 def describe_variant(state: Dict[str, torch.Tensor]) -> str:
-    """'embed_dim 64, depths (2, 4, 8, 4), d_state 64' read off a VSSD state dict."""
-    try:
-        embed_dim = state['patch_embed.conv3.1.conv.weight'].shape[0]
-    except KeyError:
-        return 'not a VSSD backbone (no patch_embed.conv3.1.conv.weight)'
-    blocks = Counter(m.group(1) for k in state
-                     if (m := re.match(r'layers\.(\d+)\.blocks\.(\d+)\.norm1\.weight$', k)))
-    depths = tuple(blocks[str(i)] for i in range(len(blocks)))
-    d_state = None
-    if 'layers.0.blocks.0.attn.conv2d.bias' in state:
-        d_state = (state['layers.0.blocks.0.attn.conv2d.bias'].shape[0] - 2 * embed_dim) // 2
-    return f'embed_dim {embed_dim}, depths {depths}, d_state {d_state}'
+    """'VSSD-Tiny (embed_dim 64, depths (2, 4, 8, 4), d_state 64)' read off a backbone state dict."""
+    return describe_arch(vssd_arch(state))
 
 
 def load_backbone_checkpoint(model: nn.Module, path: str, prefix: Optional[str] = None,
@@ -109,7 +96,7 @@ def _read(path: str, map_location) -> dict:
         return CheckpointLoader.load_checkpoint(path, map_location=map_location)
     if not osp.isfile(path):
         raise FileNotFoundError(f'VSSD checkpoint not found: {path}')
-    return torch.load(path, map_location=map_location, weights_only=True)
+    return read_checkpoint(path, map_location)
 
 
 def _short(keys: List[str], limit: int = 8) -> str:

@@ -18,6 +18,7 @@ from torch.utils.checkpoint import checkpoint
 from ...ops.nc_ssd import BACKENDS as NC_SSD_BACKENDS
 from ...variants import resolve_arch
 from ..checkpoint import load_backbone_checkpoint
+from ..checkpoint_fit import check_backbone_fits
 from ..layers import Downsample, GlobalAttention, NCSSDMixer, Stem, VSSDBlock
 
 MIXERS = ('nc_ssd',)
@@ -129,6 +130,14 @@ class VSSD(BaseModule):
         return NCSSDMixer(dim, heads, d_state=self.arch['d_state'],
                           expansion=self.arch['expansion'], ngroups=self.arch['ngroups'],
                           positive_weights=positive_weights, backend=self.nc_ssd_backend)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        # mmengine loads load_from / resume / test checkpoints non-strictly: a backbone that does
+        # not fit would only warn and stay random, and evaluation would report its metrics
+        check_backbone_fits(self, state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
 
     def init_weights(self) -> None:
         """Load ``init_cfg``'s checkpoint, if any; the random init happened in ``__init__``."""
