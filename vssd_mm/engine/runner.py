@@ -15,7 +15,7 @@ from ..models.checkpoint_fit import CheckpointMismatchError, check_fits
 from ..models.download import CheckpointDownloadError
 from .distributed import prepare_cpu_distributed
 from .preflight import check_datasets, check_pretrained
-from .test_checkpoint import resolve_test_checkpoint
+from .test_checkpoint import exit_unless_fits, read_or_exit, resolve_test_checkpoint
 from .test_options import enable_output, enable_tta, enable_visualization
 
 
@@ -75,17 +75,10 @@ def prepare_train_config(cfg: Config, config_path: str, *, work_dir: Optional[st
     elif resume is not None:
         if not osp.isfile(resume):
             raise SystemExit(f'error: --resume checkpoint not found: {resume}')
-        _exit_if_unreadable(resume)
+        # resuming needs the whole model: check before anything is built or written
+        exit_unless_fits(cfg, cfg.model, read_or_exit(resume), resume, config_path)
         cfg.resume, cfg.load_from = True, resume
     return cfg
-
-
-def _exit_if_unreadable(path: str) -> None:
-    try:
-        with allow_mmengine_training_state():
-            read_checkpoint(path)
-    except UnreadableCheckpointError as err:
-        raise SystemExit(f'error: {err}') from None
 
 
 def prepare_test_config(cfg: Config, config_path: str, checkpoint: str, *,
@@ -109,14 +102,16 @@ def prepare_test_config(cfg: Config, config_path: str, checkpoint: str, *,
     cfg.launcher = launcher
     _set_work_dir(cfg, config_path, work_dir)
     check_datasets(cfg, ['test_dataloader'])
-    cfg.load_from = resolve_test_checkpoint(cfg, checkpoint, state_key)
-    prepare_cpu_distributed(cfg, launcher)
+    model = cfg.model  # before --tta wraps it
     if tta:
         enable_tta(cfg)
     if out:
         enable_output(cfg, out)
     if show or show_dir:
         enable_visualization(cfg, show, show_dir, wait_time)
+    # last of the checks: it may download, and builds the model once to compare
+    cfg.load_from = resolve_test_checkpoint(cfg, checkpoint, state_key, config_path, model)
+    prepare_cpu_distributed(cfg, launcher)
     return cfg
 
 

@@ -13,6 +13,7 @@ from mmengine.logging import print_log
 from ..compat import allow_mmengine_training_state
 from ..models.checkpoint import official_classifier_to_mmpretrain
 from ..models.checkpoint_file import UnreadableCheckpointError, read_checkpoint
+from ..models.checkpoint_fit import CheckpointMismatchError, check_fits
 from ..models.download import CheckpointDownloadError, cached_checkpoint, is_url
 
 OFFICIAL_STATE_KEYS = ('model', 'model_ema')
@@ -31,34 +32,55 @@ def is_official_classification_checkpoint(ckpt) -> bool:
             and isinstance(ckpt.get('model'), dict) and 'head.weight' in ckpt['model'])
 
 
-def convert_official_classifier(ckpt: dict, path: str, out_dir: str, state_key: str = 'model'
-                                ) -> Optional[str]:
-    """If ``ckpt`` (loaded from ``path``) is an official classification checkpoint, write its
-    ``state_key`` weights as an mmpretrain checkpoint into ``out_dir`` (reused on later runs) and
-    return that path; otherwise None."""
-    if not is_official_classification_checkpoint(ckpt):
-        return None
-    if state_key not in ckpt:
-        raise SystemExit(f'error: {path} has no {state_key!r} entry (it has '
-                         f'{sorted(k for k in ckpt if k in OFFICIAL_STATE_KEYS)})')
+def write_converted(converted: dict, path: str, out_dir: str, state_key: str) -> str:
+    """Save the mmpretrain form of the official file ``path`` into ``out_dir/converted/`` (kept
+    and reused while newer than ``path``); return its path."""
     stem = osp.splitext(osp.basename(path))[0]
     dst = osp.join(out_dir, 'converted', f'{stem}_{state_key}_mmpretrain.pth')
     if not (osp.isfile(dst) and osp.getmtime(dst) >= osp.getmtime(path)):
         os.makedirs(osp.dirname(dst), exist_ok=True)
         partial = f'{dst}.{os.getpid()}.part'  # ranks of a distributed test write in turn
-        torch.save({'state_dict': official_classifier_to_mmpretrain(ckpt[state_key]),
-                    'meta': dict(converted_from=osp.basename(path), state_key=state_key)},
-                   partial)
+        torch.save(converted, partial)
         os.replace(partial, dst)
     print_log(f'official VSSD classification checkpoint {path}: evaluating its {state_key!r} '
               f'weights, converted for mmpretrain into {dst}', logger='current')
     return dst
 
 
-def resolve_test_checkpoint(cfg: Config, checkpoint: str, state_key: Optional[str] = None) -> str:
-    """What the Runner loads for ``checkpoint`` (see the module docstring); exits with one line
-    when the file is missing or cannot be downloaded. ``state_key`` picks the entry of an
-    official classification file (default 'model', as the release's ``--eval`` reads)."""
+def build_model(cfg: Config, model_cfg):
+    """``model_cfg`` built in ``cfg``'s scope as the Runner will build it (random init, no
+    download)."""
+    from mmengine.registry import MODELS, init_default_scope
+    init_default_scope(cfg.get('default_scope', 'mmengine'))
+    return MODELS.build(model_cfg)
+
+
+def read_or_exit(path: str):
+    """The checkpoint at ``path`` (mmengine training state allowed), or exit with one line."""
+    try:
+        with allow_mmengine_training_state():
+            return read_checkpoint(path)
+    except UnreadableCheckpointError as err:
+        raise SystemExit(f'error: {err}') from None
+
+
+def exit_unless_fits(cfg: Config, model_cfg, checkpoint, path: str, config_name: str) -> None:
+    """Exit with one message unless ``checkpoint`` covers the model of ``model_cfg`` exactly."""
+    try:
+        check_fits(build_model(cfg, model_cfg), checkpoint, path, config_name)
+    except CheckpointMismatchError as err:
+        raise SystemExit(f'error: {err}') from None
+
+
+def resolve_test_checkpoint(cfg: Config, checkpoint: str, state_key: Optional[str] = None,
+                            config_name: str = 'the config', model_cfg=None) -> str:
+    """What the Runner loads for ``checkpoint`` (see the module docstring). Exits with one
+    message, before anything is written, when the file is missing, cannot be downloaded or read,
+    or does not fit the config's model (naming what it is and which config it fits).
+    ``state_key`` picks the entry of an official classification file (default 'model', as the
+    release's ``--eval`` reads). ``model_cfg``: the model to fit (default ``cfg.model``; the one
+    inside a TTA wrapper)."""
+    model_cfg = model_cfg or cfg.model
     if state_key is not None and state_key not in OFFICIAL_STATE_KEYS:
         raise SystemExit(f'error: --state-key must be one of {OFFICIAL_STATE_KEYS}')
     if is_url(checkpoint):
@@ -72,17 +94,18 @@ def resolve_test_checkpoint(cfg: Config, checkpoint: str, state_key: Optional[st
         raise SystemExit(f'error: checkpoint not found: {checkpoint}')
     else:
         path = checkpoint
-    try:  # an unreadable file is one line now, before anything is built or written
-        with allow_mmengine_training_state():
-            ckpt = read_checkpoint(path)
-    except UnreadableCheckpointError as err:
-        raise SystemExit(f'error: {err}') from None
-    if is_vssd_classifier(cfg.model):
-        converted = convert_official_classifier(ckpt, path, cfg.work_dir, state_key or 'model')
-        if converted:
-            return converted
-    if state_key is not None:
+    ckpt = read_or_exit(path)
+    converted = None
+    if is_vssd_classifier(model_cfg) and is_official_classification_checkpoint(ckpt):
+        state_key = state_key or 'model'
+        if state_key not in ckpt:
+            raise SystemExit(f'error: {path} has no {state_key!r} entry (it has '
+                             f'{sorted(k for k in ckpt if k in OFFICIAL_STATE_KEYS)})')
+        converted = {'state_dict': official_classifier_to_mmpretrain(ckpt[state_key]),
+                     'meta': dict(converted_from=osp.basename(path), state_key=state_key)}
+    elif state_key is not None:
         raise SystemExit(f'error: --state-key applies to official VSSD classification '
                          f'checkpoints evaluated with an mmpretrain VSSD config; {checkpoint} '
                          'is loaded as it is')
-    return path
+    exit_unless_fits(cfg, model_cfg, converted or ckpt, path, config_name)
+    return write_converted(converted, path, cfg.work_dir, state_key) if converted else path
