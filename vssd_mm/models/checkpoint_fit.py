@@ -15,9 +15,9 @@ from torch import nn
 from ..variants import ARCH_SETTINGS
 
 TASKS = {  # a key prefix that only this task's models have -> (task, description)
-    'roi_head.': ('detection', 'Mask R-CNN (mmdet)'),
-    'decode_head.': ('segmentation', 'UperNet (mmseg)'),
-    'head.fc.': ('classification', 'ImageClassifier (mmpretrain)'),
+    'roi_head.': ('detection', 'a Mask R-CNN (mmdet)'),
+    'decode_head.': ('segmentation', 'a UperNet (mmseg)'),
+    'head.fc.': ('classification', 'an ImageClassifier (mmpretrain)'),
 }
 CONFIGS = {
     'detection': ['configs/mmdet/mask_rcnn_vssd_{}_1x.py', 'configs/mmdet/mask_rcnn_vssd_{}_3x_ms.py'],
@@ -78,7 +78,7 @@ def identify(state: Dict[str, torch.Tensor]) -> Tuple[Optional[str], str, Option
     """(task, description, backbone arch) of a model state dict."""
     for prefix, (task, description) in TASKS.items():
         if any(k.startswith(prefix) for k in state):
-            return task, f'a {description} checkpoint', vssd_arch(state, 'backbone.')
+            return task, f'{description} checkpoint', vssd_arch(state, 'backbone.')
     if 'head.weight' in state and vssd_arch(state) is not None:
         return 'classification', 'an official VSSD classification checkpoint', vssd_arch(state)
     if vssd_arch(state) is not None:
@@ -112,7 +112,7 @@ def check_fits(model: nn.Module, checkpoint, path: str, config: str = 'this conf
     fits = fitting_configs(task, arch)
     lines = [f'{path} does not fit the model of {config}: it is {description} with '
              f'{describe_arch(arch)}; {config} builds '
-             + (f'a {TASKS_BY_NAME.get(own_task, "model")} with ' if own_task else '')
+             + (f'{TASKS_BY_NAME[own_task]} with ' if own_task else '')
              + f'{describe_arch(own_arch)}. '
              + (f'It fits {" or ".join(fits)}.' if fits else 'No shipped config fits it.')]
     for title, keys in (('missing', missing), ('unexpected', unexpected),
