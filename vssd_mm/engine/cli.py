@@ -2,12 +2,12 @@
 import argparse
 import os
 
-from mmengine.config import DictAction
+from .cfg_options import CfgOptionsAction
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """``--cfg-options``, ``--launcher`` and the ``--local-rank`` that old launchers pass."""
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, metavar='KEY=VALUE',
                         help='override config entries, e.g. train_dataloader.batch_size=4')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher (tools/dist_*.sh use pytorch)')

@@ -13,6 +13,7 @@ from ..compat import allow_mmengine_training_state, trust_training_state
 from ..models.checkpoint_file import UnreadableCheckpointError, read_checkpoint
 from ..models.checkpoint_fit import CheckpointMismatchError, check_fits
 from ..models.download import CheckpointDownloadError
+from .cfg_options import check_cfg_options
 from .distributed import prepare_cpu_distributed
 from .preflight import check_datasets, check_pretrained
 from .test_checkpoint import exit_unless_fits, read_or_exit, resolve_test_checkpoint
@@ -25,6 +26,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
         raise SystemExit(f'error: config file not found: {path}')
     cfg = Config.fromfile(path)
     if cfg_options:
+        check_cfg_options(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
     return cfg
 
