@@ -313,3 +313,63 @@ def test_ablation_mixers_are_announced_not_silently_replaced():
 def test_custom_arch_dict():
     model = VSSD(dict(embed_dim=32, depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8), d_state=16))
     assert [o.shape[1] for o in model.eval()(torch.randn(1, 3, 32, 32))] == [32, 64, 128, 256]
+
+
+@pytest.mark.parametrize('hw', [(64, 64), (70, 45)])
+def test_empty_batch_gives_empty_maps_of_the_full_batch_shapes(hw):
+    model = VSSD('micro').eval()
+    full = model(torch.randn(1, 3, *hw))
+    empty = model(torch.randn(0, 3, *hw))
+    assert [o.shape[1:] for o in empty] == [o.shape[1:] for o in full]
+    assert all(o.shape[0] == 0 for o in empty)
+
+
+def test_half_input_to_a_float_model_is_named_and_autocast_works():
+    model = VSSD('micro').eval()
+    with pytest.raises(TypeError, match=r'VSSD got a torch.float16 input but its weights are '
+                                        r'torch.float32; cast the input'):
+        model(torch.randn(1, 3, 64, 64).half())
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = model(torch.randn(1, 3, 64, 64).bfloat16())
+    assert out[0].dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize('kwargs, error, message', [
+    (dict(pretrained=3), TypeError, 'pretrained must be a checkpoint path or URL'),
+    (dict(init_cfg='vssd_micro_best.pth'), TypeError, 'init_cfg must be None, a dict or a list'),
+    (dict(init_cfg=[dict(type='Pretrained')]), TypeError, 'Pretrained needs checkpoint=PATH'),
+    (dict(init_cfg=dict(checkpoint='x.pth')), TypeError, 'every init_cfg entry needs a type'),
+    (dict(init_cfg=[dict(type='Pretrained', checkpoint='a'),
+                    dict(type='Pretrained', checkpoint='b')]), ValueError, 'more than one'),
+])
+def test_init_arguments_are_checked_when_the_model_is_built(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        VSSD('micro', **kwargs)
+
+
+def test_mmengine_initializers_apply_after_the_release_init():
+    torch.manual_seed(0)
+    plain = VSSD('micro')
+    torch.manual_seed(0)
+    model = VSSD('micro', init_cfg=dict(type='Constant', layer='Linear', val=0.5, bias=0.))
+    model.init_weights()
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear):
+            assert torch.all(module.weight == 0.5), name
+    # what the initializer does not touch keeps the release's init (A_log, D, convolutions)
+    reference = plain.state_dict()
+    for key, value in model.state_dict().items():
+        if key.endswith(('A_log', '.D', 'conv2d.weight')):
+            assert torch.equal(value, reference[key]), key
+
+
+def test_initializers_in_a_list_with_pretrained_load_the_checkpoint_last(tmp_path):
+    source = VSSD('micro')
+    path = tmp_path / 'vssd_micro_best.pth'
+    torch.save({'model': _official_classification_state(source)}, path)
+    model = VSSD('micro', init_cfg=[dict(type='Constant', layer='Linear', val=0.5),
+                                    dict(type='Pretrained', checkpoint=str(path))])
+    model.init_weights()
+    for key, value in source.state_dict().items():
+        if not key.startswith('outnorm'):
+            assert torch.equal(model.state_dict()[key], value), key

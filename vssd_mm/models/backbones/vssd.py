@@ -58,10 +58,13 @@ class VSSD(BaseModule):
             environment variable VSSD_MM_NC_SSD_BACKEND overrides it; a kernel failure warns
             once and falls back to the reference), 'triton' (kernels or a clear error) or
             'torch' (the reference everywhere: same numbers, slower on GPU).
-        init_cfg: ``dict(type='Pretrained', checkpoint=PATH, prefix=None, state_key=None)``
-            loads official VSSD checkpoints (classification ``model``/``model_ema``, detection
-            and segmentation ``state_dict`` with ``backbone.`` keys) and our own, and logs the
-            missing/unexpected keys; a checkpoint of another variant raises an error.
+        init_cfg: ``dict(type='Pretrained', checkpoint=PATH or URL, prefix=None,
+            state_key=None)`` loads official VSSD checkpoints (classification ``model`` /
+            ``model_ema``, detection and segmentation ``state_dict`` with ``backbone.`` keys) and
+            our own, and logs the missing/unexpected keys; a checkpoint of another variant raises
+            an error. mmengine's initializers (``TruncNormal``, ``Kaiming``, ``Constant``, ...)
+            work too, alone or in a list with one Pretrained entry: they are applied after the
+            release's own init, the checkpoint last.
         pretrained: deprecated spelling of ``init_cfg=dict(type='Pretrained', checkpoint=...)``
             that mmdet/mmseg segmentors still pass down from ``model.pretrained``.
 
@@ -75,13 +78,7 @@ class VSSD(BaseModule):
                  norm_eval: bool = False, with_cp: bool = False, mixer: str = 'nc_ssd',
                  positive_weights: bool = True, nc_ssd_backend: str = 'auto',
                  init_cfg: Optional[dict] = None, pretrained: Optional[str] = None):
-        if pretrained is not None:
-            if init_cfg is not None:
-                raise ValueError('VSSD: give the checkpoint either as init_cfg or as pretrained, '
-                                 'not both')
-            warnings.warn('VSSD: `pretrained` is deprecated, use init_cfg=dict(type='
-                          '"Pretrained", checkpoint=...)', DeprecationWarning)
-            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
+        init_cfg = _checked_init_cfg(init_cfg, pretrained)
         super().__init__(init_cfg=init_cfg)
         self.arch = resolve_arch(arch)
         embed_dim, depths = self.arch['embed_dim'], self.arch['depths']
@@ -140,16 +137,20 @@ class VSSD(BaseModule):
                                       unexpected_keys, error_msgs)
 
     def init_weights(self) -> None:
-        """Load ``init_cfg``'s checkpoint, if any; the random init happened in ``__init__``."""
-        cfg = self.init_cfg
-        if cfg is None:
+        """Apply ``init_cfg`` on top of the release's init (done in ``__init__``): mmengine's
+        initializers (TruncNormal, Kaiming, Constant, ...) first, then a Pretrained checkpoint."""
+        if self.init_cfg is None:
             return
-        if isinstance(cfg, (list, tuple)) or cfg.get('type') != 'Pretrained':
-            raise ValueError('VSSD: init_cfg must be None or dict(type="Pretrained", '
-                             f'checkpoint=PATH[, prefix=..., state_key=...]), got {cfg}')
-        load_backbone_checkpoint(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
-                                 state_key=cfg.get('state_key'),
-                                 map_location=cfg.get('map_location', 'cpu'))
+        entries = self.init_cfg if isinstance(self.init_cfg, (list, tuple)) else [self.init_cfg]
+        initializers = [e for e in entries if e['type'] != 'Pretrained']
+        if initializers:
+            from mmengine.model import initialize
+            initialize(self, initializers)
+        for cfg in (e for e in entries if e['type'] == 'Pretrained'):
+            load_backbone_checkpoint(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
+                                     state_key=cfg.get('state_key'),
+                                     map_location=cfg.get('map_location', 'cpu'))
+        self._is_init = True
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
@@ -158,6 +159,12 @@ class VSSD(BaseModule):
         if min(x.shape[2:]) < MIN_INPUT_SIZE:
             raise ValueError(f'VSSD needs height and width >= {MIN_INPUT_SIZE} (stride 32), got '
                              f'{tuple(x.shape[2:])}; resize or pad the input')
+        weight = next(self.patch_embed.parameters())
+        if (x.dtype != weight.dtype and x.is_floating_point()
+                and not torch.is_autocast_enabled(x.device.type)):
+            raise TypeError(f'VSSD got a {x.dtype} input but its weights are {weight.dtype}; cast '
+                            f'the input (x.to({weight.dtype})) or the model (model.to(dtype)), '
+                            'or run under torch.autocast')
         if not torch.isfinite(x).all():
             raise ValueError('VSSD got non-finite input values (NaN or Inf); check the data '
                              'pipeline and the normalisation')
@@ -169,6 +176,9 @@ class VSSD(BaseModule):
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         self._check_input(x)
+        if x.shape[0] == 0:  # an empty batch: empty maps of the right shapes, as mmdet's backbones
+            return tuple(x.new_zeros(0, self.num_features[i], -(-x.shape[2] // 2 ** (i + 2)),
+                                     -(-x.shape[3] // 2 ** (i + 2))) for i in self.out_indices)
         x, hw = self.patch_embed(x)
         outs = []
         for i, stage in enumerate(self.layers):
@@ -203,6 +213,39 @@ class VSSD(BaseModule):
                 if isinstance(module, nn.modules.batchnorm._BatchNorm):
                     module.eval()
         return self
+
+
+def _checked_init_cfg(init_cfg, pretrained) -> Optional[Union[dict, list]]:
+    """``init_cfg`` (with the deprecated ``pretrained`` folded in), its types checked now rather
+    than failing later inside ``init_weights``."""
+    if pretrained is not None:
+        if not isinstance(pretrained, str):
+            raise TypeError('VSSD: pretrained must be a checkpoint path or URL (str) or None, '
+                            f'got {type(pretrained).__name__} {pretrained!r}')
+        if init_cfg is not None:
+            raise ValueError('VSSD: give the checkpoint either as init_cfg or as pretrained, '
+                             'not both')
+        warnings.warn('VSSD: `pretrained` is deprecated, use init_cfg=dict(type='
+                      '"Pretrained", checkpoint=...)', DeprecationWarning)
+        return dict(type='Pretrained', checkpoint=pretrained)
+    if init_cfg is None:
+        return None
+    entries = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
+    if not isinstance(init_cfg, (dict, list, tuple)) or not all(isinstance(e, dict)
+                                                               for e in entries):
+        raise TypeError('VSSD: init_cfg must be None, a dict or a list of dicts (e.g. '
+                        'dict(type="Pretrained", checkpoint=PATH) or dict(type="TruncNormal", '
+                        f'layer="Linear", std=0.02)), got {init_cfg!r}')
+    for entry in entries:
+        if not isinstance(entry.get('type'), str):
+            raise TypeError(f'VSSD: every init_cfg entry needs a type (an mmengine initializer '
+                            f'or "Pretrained"), got {entry!r}')
+        if entry['type'] == 'Pretrained' and not isinstance(entry.get('checkpoint'), str):
+            raise TypeError('VSSD: init_cfg of type Pretrained needs checkpoint=PATH or URL '
+                            f'(str), got {entry!r}')
+    if sum(e['type'] == 'Pretrained' for e in entries) > 1:
+        raise ValueError(f'VSSD: init_cfg names more than one Pretrained checkpoint: {init_cfg!r}')
+    return init_cfg
 
 
 def _init_linear_and_layernorm(module: nn.Module) -> None:
