@@ -27,6 +27,17 @@ CASES = [
      'nearest valid key: model.roi_head.bbox_head.num_classes'),
 ]
 
+# valid keys, values the model refuses: the model is built once, before the Runner
+VALUE_CASES = [
+    ('model.backbone.arch=huge', "the config's model cannot be built: ValueError: VSSD: unknown "
+                                 "arch 'huge'; choose one of"),
+    ('model.backbone.nc_ssd_backend=cuda', 'nc_ssd_backend must be one of'),
+    ('model.neck.type=GlobalAvgPool', "cannot be built: KeyError: GlobalAvgPool is not in the "
+                                      'mmpretrain::model registry'),
+    ('model.backbone.init_cfg=vssd_tiny_best_ema.pth', 'TypeError: VSSD: init_cfg must be None, '
+                                                       'a dict or a list of dicts'),
+]
+
 
 # the same check serves both tools: each case through train.py, three through test.py too
 RUNS = [('train.py', *case) for case in CASES] + [('test.py', *case) for case in CASES[:3]]
@@ -63,3 +74,21 @@ def test_options_the_configs_take_are_accepted():
         'optim_wrapper.paramwise_cfg.custom_keys.backbone.lr_mult': .1,
         'train_dataloader.dataset.metainfo.classes': ['a'], 'model.backbone.init_cfg': None,
         'model.backbone.nc_ssd_backend': 'torch', 'train_cfg.max_epochs': 1})
+
+
+@pytest.fixture(scope='module')
+def demo_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp('demo')
+    run_tool('make_demo_data.py', 'imagenet', '--num-train', '2', '--num-val', '2', cwd=root)
+    return root
+
+
+@pytest.mark.parametrize('option, expected', VALUE_CASES, ids=[c[0] for c in VALUE_CASES])
+def test_bad_value_is_one_line_before_the_runner(demo_data, option, expected):
+    work = demo_data / f'work_{option.split("=")[0]}'
+    proc = run_tool('train.py', CLS, '--work-dir', work, '--cfg-options', option, cwd=demo_data,
+                    check=False)
+    assert proc.returncode != 0 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith('error:')]
+    assert len(errors) == 1 and expected in errors[0], errors
+    assert not work.exists()

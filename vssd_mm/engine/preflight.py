@@ -67,6 +67,20 @@ def check_datasets(cfg: Config, loaders: List[str]) -> None:
         raise SystemExit('\n'.join(lines))
 
 
+def build_model_or_exit(cfg: Config, model_cfg=None):
+    """Build the config's model (or ``model_cfg``) once before the Runner, in the config's scope,
+    with random weights and no download: an unknown type or a bad argument value is one line
+    now, not a traceback after the work dir was created. Returns the model."""
+    from mmengine.registry import MODELS, init_default_scope
+    init_default_scope(cfg.get('default_scope', 'mmengine'))
+    try:
+        return MODELS.build(model_cfg or cfg.model)
+    except (KeyError, ValueError, TypeError, NotImplementedError, AssertionError) as err:
+        first = (str(err).strip().strip("'\"").splitlines() or [''])[0]
+        raise SystemExit(f'error: the config\'s model cannot be built: {type(err).__name__}: '
+                         f'{first}') from None
+
+
 def _pretrained_checkpoints(node, path: str = 'model') -> Iterator[Tuple[str, str]]:
     if isinstance(node, dict):
         if node.get('type') == 'Pretrained' and isinstance(node.get('checkpoint'), str):

@@ -15,7 +15,7 @@ from ..models.checkpoint_fit import CheckpointMismatchError, check_fits
 from ..models.download import CheckpointDownloadError
 from .cfg_options import check_cfg_options
 from .distributed import prepare_cpu_distributed
-from .preflight import check_datasets, check_pretrained
+from .preflight import build_model_or_exit, check_datasets, check_pretrained
 from .test_checkpoint import exit_unless_fits, read_or_exit, resolve_test_checkpoint
 from .test_options import enable_output, enable_tta, enable_visualization
 
@@ -56,6 +56,7 @@ def prepare_train_config(cfg: Config, config_path: str, *, work_dir: Optional[st
     cfg.launcher = launcher
     _set_work_dir(cfg, config_path, work_dir)
     check_datasets(cfg, ['train_dataloader'] + (['val_dataloader'] if cfg.get('val_cfg') else []))
+    model = build_model_or_exit(cfg)
     check_pretrained(cfg)
     prepare_cpu_distributed(cfg, launcher)
     if amp:
@@ -78,7 +79,7 @@ def prepare_train_config(cfg: Config, config_path: str, *, work_dir: Optional[st
         if not osp.isfile(resume):
             raise SystemExit(f'error: --resume checkpoint not found: {resume}')
         # resuming needs the whole model: check before anything is built or written
-        exit_unless_fits(cfg, cfg.model, read_or_exit(resume), resume, config_path)
+        exit_unless_fits(model, read_or_exit(resume), resume, config_path)
         cfg.resume, cfg.load_from = True, resume
     return cfg
 
@@ -104,7 +105,8 @@ def prepare_test_config(cfg: Config, config_path: str, checkpoint: str, *,
     cfg.launcher = launcher
     _set_work_dir(cfg, config_path, work_dir)
     check_datasets(cfg, ['test_dataloader'])
-    model = cfg.model  # before --tta wraps it
+    model_cfg = cfg.model  # before --tta wraps it
+    model = build_model_or_exit(cfg)
     if tta:
         enable_tta(cfg)
     if out:
@@ -112,7 +114,8 @@ def prepare_test_config(cfg: Config, config_path: str, checkpoint: str, *,
     if show or show_dir:
         enable_visualization(cfg, show, show_dir, wait_time)
     # last of the checks: it may download, and builds the model once to compare
-    cfg.load_from = resolve_test_checkpoint(cfg, checkpoint, state_key, config_path, model)
+    cfg.load_from = resolve_test_checkpoint(cfg, checkpoint, model, state_key, config_path,
+                                            model_cfg)
     prepare_cpu_distributed(cfg, launcher)
     return cfg
 

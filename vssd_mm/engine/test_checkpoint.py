@@ -47,14 +47,6 @@ def write_converted(converted: dict, path: str, out_dir: str, state_key: str) ->
     return dst
 
 
-def build_model(cfg: Config, model_cfg):
-    """``model_cfg`` built in ``cfg``'s scope as the Runner will build it (random init, no
-    download)."""
-    from mmengine.registry import MODELS, init_default_scope
-    init_default_scope(cfg.get('default_scope', 'mmengine'))
-    return MODELS.build(model_cfg)
-
-
 def read_or_exit(path: str):
     """The checkpoint at ``path`` (mmengine training state allowed), or exit with one line."""
     try:
@@ -64,22 +56,22 @@ def read_or_exit(path: str):
         raise SystemExit(f'error: {err}') from None
 
 
-def exit_unless_fits(cfg: Config, model_cfg, checkpoint, path: str, config_name: str) -> None:
-    """Exit with one message unless ``checkpoint`` covers the model of ``model_cfg`` exactly."""
+def exit_unless_fits(model, checkpoint, path: str, config_name: str) -> None:
+    """Exit with one message unless ``checkpoint`` covers ``model`` exactly."""
     try:
-        check_fits(build_model(cfg, model_cfg), checkpoint, path, config_name)
+        check_fits(model, checkpoint, path, config_name)
     except CheckpointMismatchError as err:
         raise SystemExit(f'error: {err}') from None
 
 
-def resolve_test_checkpoint(cfg: Config, checkpoint: str, state_key: Optional[str] = None,
+def resolve_test_checkpoint(cfg: Config, checkpoint: str, model, state_key: Optional[str] = None,
                             config_name: str = 'the config', model_cfg=None) -> str:
     """What the Runner loads for ``checkpoint`` (see the module docstring). Exits with one
     message, before anything is written, when the file is missing, cannot be downloaded or read,
     or does not fit the config's model (naming what it is and which config it fits).
     ``state_key`` picks the entry of an official classification file (default 'model', as the
-    release's ``--eval`` reads). ``model_cfg``: the model to fit (default ``cfg.model``; the one
-    inside a TTA wrapper)."""
+    release's ``--eval`` reads). ``model``: the built model to fit, from ``model_cfg`` (default
+    ``cfg.model``; the one inside a TTA wrapper)."""
     model_cfg = model_cfg or cfg.model
     if state_key is not None and state_key not in OFFICIAL_STATE_KEYS:
         raise SystemExit(f'error: --state-key must be one of {OFFICIAL_STATE_KEYS}')
@@ -107,5 +99,5 @@ def resolve_test_checkpoint(cfg: Config, checkpoint: str, state_key: Optional[st
         raise SystemExit(f'error: --state-key applies to official VSSD classification '
                          f'checkpoints evaluated with an mmpretrain VSSD config; {checkpoint} '
                          'is loaded as it is')
-    exit_unless_fits(cfg, model_cfg, converted or ckpt, path, config_name)
+    exit_unless_fits(model, converted or ckpt, path, config_name)
     return write_converted(converted, path, cfg.work_dir, state_key) if converted else path
