@@ -28,3 +28,17 @@ def test_merged_options_still_work_after_the_check():
     cfg = load_config(str(REPO / 'configs/mmseg/demo/upernet_vssd_t_demo.py'),
                       {'model.backbone.arch': 'micro', 'train_cfg.max_iters': 8})
     assert cfg.model.backbone.arch == 'micro' and cfg.train_cfg.max_iters == 8
+
+
+def test_building_the_model_before_the_runner_leaves_the_default_scope_alone():
+    from mmengine.registry import DefaultScope
+
+    from vssd_mm.engine.preflight import build_model_or_exit
+
+    def scope():
+        current = DefaultScope.get_current_instance()
+        return current.scope_name if current else None
+    before = scope()
+    model = build_model_or_exit(_cfg())  # an mmseg config
+    assert type(model).__name__ == 'EncoderDecoder'
+    assert scope() == before  # a later mmpretrain/mmdet build in this process is unaffected

@@ -71,10 +71,12 @@ def build_model_or_exit(cfg: Config, model_cfg=None):
     """Build the config's model (or ``model_cfg``) once before the Runner, in the config's scope,
     with random weights and no download: an unknown type or a bad argument value is one line
     now, not a traceback after the work dir was created. Returns the model."""
-    from mmengine.registry import MODELS, init_default_scope
-    init_default_scope(cfg.get('default_scope', 'mmengine'))
+    from mmengine.registry import MODELS, DefaultScope
     try:
-        return MODELS.build(model_cfg or cfg.model)
+        # the Runner sets the default scope later; setting it here for good would leak into
+        # whatever the process builds next
+        with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+            return MODELS.build(model_cfg or cfg.model)
     except (KeyError, ValueError, TypeError, NotImplementedError, AssertionError) as err:
         first = (str(err).strip().strip("'\"").splitlines() or [''])[0]
         raise SystemExit(f'error: the config\'s model cannot be built: {type(err).__name__}: '
