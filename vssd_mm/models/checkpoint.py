@@ -52,7 +52,8 @@ def backbone_state_dict(state: Dict[str, torch.Tensor], prefix: Optional[str] = 
 
 
 def describe_variant(state: Dict[str, torch.Tensor]) -> str:
-    """'VSSD-Tiny (embed_dim 64, depths (2, 4, 8, 4), d_state 64)' read off a backbone state dict."""
+    """'VSSD-Tiny (embed_dim 64, depths (2, 4, 8, 4), d_state 64)' read off a backbone state
+    dict."""
     return describe_arch(vssd_arch(state))
 
 

@@ -20,7 +20,8 @@ TASKS = {  # a key prefix that only this task's models have -> (task, descriptio
     'head.fc.': ('classification', 'an ImageClassifier (mmpretrain)'),
 }
 CONFIGS = {
-    'detection': ['configs/mmdet/mask_rcnn_vssd_{}_1x.py', 'configs/mmdet/mask_rcnn_vssd_{}_3x_ms.py'],
+    'detection': ['configs/mmdet/mask_rcnn_vssd_{}_1x.py',
+                  'configs/mmdet/mask_rcnn_vssd_{}_3x_ms.py'],
     'segmentation': ['configs/mmseg/upernet_vssd_{}_512x512_160k_ade20k.py'],
     'classification': ['configs/mmpretrain/vssd_{}_8xb128_in1k.py'],
 }
@@ -144,8 +145,8 @@ def check_backbone_fits(backbone: nn.Module, state_dict: Dict[str, torch.Tensor]
     where = f'under {prefix!r}' if prefix else 'at the top level'
     lines = [f'the checkpoint\'s weights {where} do not fit this VSSD backbone: checkpoint has '
              f'{describe_arch(vssd_arch(state_dict, prefix))}, model has '
-             f'{describe_arch(vssd_arch(own))}; its layers would stay randomly initialised. Use the '
-             'config (arch) the checkpoint was trained with.']
+             f'{describe_arch(vssd_arch(own))}; its layers would stay randomly initialised. '
+             'Use the config (arch) the checkpoint was trained with.']
     for title, keys in (('missing', missing), ('shape mismatch', mismatched)):
         if keys:
             lines.append(f'  {title} ({len(keys)}): {_short(keys)}')

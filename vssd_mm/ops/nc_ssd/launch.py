@@ -1,4 +1,5 @@
-"""How the NC-SSD kernels are launched: tile sizes, warps, pipeline stages, grids and argument lists.
+"""How the NC-SSD kernels are launched: tile sizes, warps, pipeline stages, grids and argument
+lists.
 
 The one place both the autograd function (function.py), which runs the launches, and the
 ahead-of-time check (compile_check.py), which compiles the very same launches for GPU targets
@@ -19,7 +20,8 @@ from . import kernels
 
 @dataclass(frozen=True)
 class LaunchSettings:
-    """Compile-time launch parameters of one kernel: the L-tile and Triton's num_warps/num_stages."""
+    """Compile-time launch parameters of one kernel: the L-tile and Triton's num_warps and
+    num_stages."""
     block_l: int
     num_warps: int
     num_stages: int
