@@ -16,7 +16,7 @@ from ..models.download import CheckpointDownloadError
 from .cfg_options import check_cfg_options
 from .distributed import prepare_cpu_distributed
 from .preflight import build_model_or_exit, check_datasets, check_pretrained
-from .test_checkpoint import exit_unless_fits, read_or_exit, resolve_test_checkpoint
+from .test_checkpoint import exit_unless_fits, read_or_exit, resolve_test_checkpoint, was_checked
 from .test_options import enable_output, enable_tta, enable_visualization
 
 
@@ -150,7 +150,9 @@ def check_checkpoints_before_loading(runner, strict_load_from: bool, config: str
     load_checkpoint, resume = runner.load_checkpoint, runner.resume
 
     def check(filename: str, whole_model: bool) -> None:
-        if '://' in filename:  # other schemes: mmengine reads and reports them
+        # other schemes: mmengine reads and reports them; explicit --resume / tools/test.py
+        # files were checked before the Runner was built
+        if '://' in filename or was_checked(filename):
             return
         with allow_mmengine_training_state():
             checkpoint = read_checkpoint(filename)

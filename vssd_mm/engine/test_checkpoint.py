@@ -56,12 +56,27 @@ def read_or_exit(path: str):
         raise SystemExit(f'error: {err}') from None
 
 
+# files read and fitted before the Runner was built: its own load need not read them twice
+_checked = set()
+
+
+def _identity(path: str):
+    stat = os.stat(path)
+    return osp.realpath(path), stat.st_mtime_ns, stat.st_size
+
+
+def was_checked(path: str) -> bool:
+    """Whether ``path`` (unchanged since) passed ``exit_unless_fits`` in this process."""
+    return osp.isfile(path) and _identity(path) in _checked
+
+
 def exit_unless_fits(model, checkpoint, path: str, config_name: str) -> None:
     """Exit with one message unless ``checkpoint`` covers ``model`` exactly."""
     try:
         check_fits(model, checkpoint, path, config_name)
     except CheckpointMismatchError as err:
         raise SystemExit(f'error: {err}') from None
+    _checked.add(_identity(path))
 
 
 def resolve_test_checkpoint(cfg: Config, checkpoint: str, model, state_key: Optional[str] = None,
@@ -100,4 +115,8 @@ def resolve_test_checkpoint(cfg: Config, checkpoint: str, model, state_key: Opti
                          f'checkpoints evaluated with an mmpretrain VSSD config; {checkpoint} '
                          'is loaded as it is')
     exit_unless_fits(model, converted or ckpt, path, config_name)
-    return write_converted(converted, path, cfg.work_dir, state_key) if converted else path
+    if not converted:
+        return path
+    dst = write_converted(converted, path, cfg.work_dir, state_key)
+    _checked.add(_identity(dst))  # the converted weights were the ones checked
+    return dst
