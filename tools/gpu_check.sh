@@ -4,17 +4,27 @@
 #   2. tests/ops: the Triton NC-SSD kernels against the PyTorch reference, on CUDA,
 #   3. tools/check_kernels.py --loaded: registers, spills, shared memory and occupancy of every
 #      kernel as the driver loaded it (the ahead-of-time table in docs/benchmarks.md, for real),
-#   4. tools/benchmark_op.py in float16 and bfloat16 (release formulation vs reference vs Triton).
-# Needs only torch + triton + pytest (the device machine has no mm* packages). Each part's output
-# goes to a file in $OUT (default work_dirs/gpu_check); arguments go to benchmark_op.py.
+#   4. tools/benchmark_op.py in float16, bfloat16 and float32 (release formulation vs reference vs
+#      Triton),
+#   5. tools/benchmark.py: the VSSD-T classifier with each NC-SSD backend (Triton, PyTorch), fp32
+#      and fp16 AMP, inference and training, at 128 x 224^2 and 2 x 1344x800 (only where $PYLIB,
+#      made by tools/make_gpu_pylib.sh and carried, holds mmengine/mmpretrain),
+#   6. tools/tune_kernels.py: every candidate launch setting timed (last: it gets the time left).
+# Parts 1-4 and 6 need only torch + triton + pytest (the device machine has no mm* packages). Each
+# part's output goes to a file in $OUT (default work_dirs/gpu_check); each part has a time limit
+# (seconds, scaled by $LIMIT_SCALE) so one hang cannot take the others' time. Arguments go to
+# benchmark_op.py.
 #   bash tools/gpu_check.sh                      # on the GPU machine
 #   bash tools/gpu_check.sh --scale-batch 0.02   # a quick dry run on a CPU
 set -u
 PYTHON=${PYTHON:-python3}
 OUT=${OUT:-work_dirs/gpu_check}
+PYLIB=${PYLIB:-work_dirs/gpu_pylib}
+LIMIT_SCALE=${LIMIT_SCALE:-1}
 mkdir -p "$OUT"
 export PYTHONPATH="$(pwd)${PYTHONPATH:+:$PYTHONPATH}"
 status=0
+limit() { echo $(( $1 * LIMIT_SCALE )); }
 
 {
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null \
@@ -23,18 +33,46 @@ status=0
 triton.__version__, '| CUDA available:', torch.cuda.is_available())"
 } 2>&1 | tee "$OUT/device.txt"
 
-"$PYTHON" -m pytest tests/ops -q -p no:cacheprovider 2>&1 | tee "$OUT/tests_ops.txt"
+# several workers share the GPU where pytest-xdist is there: the run is compile-bound
+workers=$("$PYTHON" -c 'import xdist' 2>/dev/null && echo "-n 4")
+timeout "$(limit 200)" "$PYTHON" -m pytest tests/ops -q -p no:cacheprovider $workers -rs 2>&1 \
+    | tee "$OUT/tests_ops.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 # exit 2 (no CUDA) is a dry run's answer, not a failure
-"$PYTHON" tools/check_kernels.py --loaded --json "$OUT/kernels_loaded.json" 2>&1 \
-    | tee "$OUT/kernels_loaded.txt"
+timeout "$(limit 60)" "$PYTHON" tools/check_kernels.py --loaded \
+    --json "$OUT/kernels_loaded.json" 2>&1 | tee "$OUT/kernels_loaded.txt"
 rc=${PIPESTATUS[0]}
 [ "$rc" -eq 0 ] || [ "$rc" -eq 2 ] || status=1
 
-for dtype in float16 bfloat16; do
-    "$PYTHON" tools/benchmark_op.py --dtype "$dtype" "$@" 2>&1 | tee "$OUT/benchmark_op_$dtype.txt"
+for dtype in float16 bfloat16 float32; do
+    timeout "$(limit 60)" "$PYTHON" tools/benchmark_op.py --dtype "$dtype" "$@" 2>&1 \
+        | tee "$OUT/benchmark_op_$dtype.txt"
     [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 done
+
+has_cuda() { "$PYTHON" -c 'import torch, sys; sys.exit(not torch.cuda.is_available())'; }
+if [ -d "$PYLIB" ] && has_cuda; then
+    for run in "128 224 224" "2 800 1344"; do
+        read -r batch height width <<< "$run"
+        for backend in triton torch; do
+            PYTHONPATH="$PYTHONPATH:$(cd "$PYLIB" && pwd)" timeout "$(limit 90)" "$PYTHON" \
+                tools/benchmark.py configs/mmpretrain/vssd_t_8xb128_in1k.py --device cuda \
+                --batch-size "$batch" --shape "$height" "$width" --amp both \
+                --out-dir "$OUT/benchmark" \
+                --cfg-options model.backbone.nc_ssd_backend=$backend 2>&1 \
+                | tee "$OUT/benchmark_vssd_t_${batch}x${height}x${width}_$backend.txt"
+            [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+        done
+    done
+else
+    echo "model-level benchmark skipped: needs CUDA and $PYLIB (bash tools/make_gpu_pylib.sh)" \
+        | tee "$OUT/benchmark_skipped.txt"
+fi
+
+timeout "$(limit 150)" "$PYTHON" tools/tune_kernels.py --json "$OUT/tune_kernels.json" 2>&1 \
+    | tee "$OUT/tune_kernels.txt"
+rc=${PIPESTATUS[0]}
+[ "$rc" -eq 0 ] || [ "$rc" -eq 2 ] || status=1
 echo "gpu_check: results in $OUT (exit status $status)"
 exit $status
