@@ -34,18 +34,18 @@ class LaunchSettings:
 # warps per SM at the largest L-tile that keeps them (the tiles of apply / bwd_x amortise their
 # (N, P) fp32 state load over more tokens).
 SETTINGS: Dict[str, Dict[str, LaunchSettings]] = {
-    'kv_reduce': dict(half=LaunchSettings(64, num_warps=8, num_stages=3),
-                      tf32=LaunchSettings(64, num_warps=8, num_stages=2),
-                      tf32x3=LaunchSettings(16, num_warps=8, num_stages=3)),
-    'apply': dict(half=LaunchSettings(128, num_warps=8, num_stages=2),
-                  tf32=LaunchSettings(64, num_warps=8, num_stages=2),
-                  tf32x3=LaunchSettings(32, num_warps=8, num_stages=2)),
-    'bwd_x': dict(half=LaunchSettings(128, num_warps=8, num_stages=2),
-                  tf32=LaunchSettings(64, num_warps=8, num_stages=2),
-                  tf32x3=LaunchSettings(32, num_warps=8, num_stages=2)),
-    'bwd_bc': dict(half=LaunchSettings(64, num_warps=8, num_stages=3),
-                   tf32=LaunchSettings(64, num_warps=8, num_stages=2),
-                   tf32x3=LaunchSettings(16, num_warps=8, num_stages=2)),
+    'kv_reduce': dict(half=LaunchSettings(64, num_warps=4, num_stages=2),
+                      tf32=LaunchSettings(32, num_warps=4, num_stages=2),
+                      tf32x3=LaunchSettings(32, num_warps=4, num_stages=2)),
+    'apply': dict(half=LaunchSettings(128, num_warps=4, num_stages=2),
+                  tf32=LaunchSettings(64, num_warps=4, num_stages=2),
+                  tf32x3=LaunchSettings(32, num_warps=4, num_stages=2)),
+    'bwd_x': dict(half=LaunchSettings(32, num_warps=4, num_stages=2),
+                  tf32=LaunchSettings(32, num_warps=4, num_stages=2),
+                  tf32x3=LaunchSettings(64, num_warps=4, num_stages=2)),
+    'bwd_bc': dict(half=LaunchSettings(64, num_warps=4, num_stages=3),
+                   tf32=LaunchSettings(64, num_warps=4, num_stages=2),
+                   tf32x3=LaunchSettings(16, num_warps=4, num_stages=2)),
 }
 
 
