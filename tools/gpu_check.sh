@@ -15,6 +15,8 @@
 # (seconds, scaled by $LIMIT_SCALE) so one hang cannot take the others' time. Arguments go to
 # benchmark_op.py.
 #   bash tools/gpu_check.sh                      # on the GPU machine
+#   OUT=/tmp/gc bash tools/gpu_check.sh; tar czf "$DEVICE_OUT/gpu_check.tgz" -C /tmp gc
+#                                                # the device tool brings back 8 files at most
 #   bash tools/gpu_check.sh --scale-batch 0.02   # a quick dry run on a CPU
 set -u
 PYTHON=${PYTHON:-python3}
