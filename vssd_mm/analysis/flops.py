@@ -4,8 +4,8 @@ Convention (fvcore's, which the paper used): one FLOP = one multiply-add of a ma
 convolution or einsum (plus norms and interpolation as fvcore counts them); element-wise
 products are not counted.
 
-The jit trace the analyzer reads sees the NC-SSD op as one node: during counting the mixer calls
-``vssd_mm_analysis::nc_ssd`` (same maths, the reference implementation), which our handle counts:
+The jit trace the analyzer reads sees the NC-SSD op as one node, the custom op ``vssd_mm::nc_ssd``
+(``vssd_mm/ops/nc_ssd/op.py``; ``nc_ssd`` emits it in every trace), which our handle counts:
 
 - exact: the two contractions of every head, ``2 * B * L * H * P * N``;
 - ``published``: what the release's fvcore count saw. Its K/Q operands carry a broadcast head axis
@@ -15,26 +15,15 @@ The jit trace the analyzer reads sees the NC-SSD op as one node: during counting
 Stage-4 attention runs through ``scaled_dot_product_attention``, which the analyzer does not know;
 it is counted like the release's two einsums: ``B * h * L * S * (d + d_v)``.
 """
-import contextlib
 from collections import Counter
-from typing import Dict, Iterator, Tuple
+from typing import Dict, Tuple
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
-from ..ops.nc_ssd.reference import nc_ssd_reference
+from .. import ops  # noqa: F401  (registers vssd_mm::nc_ssd, the node the handle counts)
 
 MODES = ('exact', 'published')
-
-
-@torch.library.custom_op('vssd_mm_analysis::nc_ssd', mutates_args=())
-def _nc_ssd_node(x: Tensor, w: Tensor, B: Tensor, C: Tensor, D: Tensor) -> Tensor:
-    return nc_ssd_reference(x, w, B, C, D)
-
-
-@_nc_ssd_node.register_fake
-def _(x, w, B, C, D):
-    return torch.empty_like(x)
 
 
 def nc_ssd_flops(batch: int, tokens: int, heads: int, headdim: int, d_state: int,
@@ -71,24 +60,6 @@ def _sdpa_handle(inputs, outputs) -> Counter:
     return Counter({'attention': n * q_len * s_len * (d + dv)})
 
 
-@contextlib.contextmanager
-def counted_nc_ssd() -> Iterator[None]:
-    """Make every NC-SSD mixer call the single-node op the FLOP handle recognises."""
-    from ..models.layers import nc_ssd_mixer
-    original = nc_ssd_mixer.nc_ssd
-
-    def node(x, w, B, C, D=None, **_):
-        if D is None:
-            D = torch.zeros(x.shape[2], dtype=x.dtype, device=x.device)
-        return torch.ops.vssd_mm_analysis.nc_ssd(x, w, B, C, D)
-
-    nc_ssd_mixer.nc_ssd = node
-    try:
-        yield
-    finally:
-        nc_ssd_mixer.nc_ssd = original
-
-
 def count_flops(model: nn.Module, inputs, mode: str = 'exact') -> Tuple[int, Dict[str, int]]:
     """Total FLOPs (multiply-adds) of ``model(*inputs)`` and the count per module name.
 
@@ -106,9 +77,9 @@ def count_flops(model: nn.Module, inputs, mode: str = 'exact') -> Tuple[int, Dic
     was_training = model.training
     model.eval()
     try:
-        with counted_nc_ssd(), torch.no_grad():
+        with torch.no_grad():
             analyzer = FlopAnalyzer(model, inputs)
-            analyzer.set_op_handle('vssd_mm_analysis::nc_ssd', _nc_ssd_handle(mode),
+            analyzer.set_op_handle('vssd_mm::nc_ssd', _nc_ssd_handle(mode),
                                    'aten::scaled_dot_product_attention', _sdpa_handle)
             analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
             by_module = dict(analyzer.by_module())

@@ -156,7 +156,11 @@ class VSSD(BaseModule):
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f'VSSD expects images (batch, {self.in_channels}, height, width), '
                              f'got shape {tuple(x.shape)}')
-        if min(x.shape[2:]) < MIN_INPUT_SIZE:
+        if torch.compiler.is_compiling():
+            # a bound the graph knows (value ranges) instead of a guard on the branch below
+            torch._check(x.shape[2] >= MIN_INPUT_SIZE)
+            torch._check(x.shape[3] >= MIN_INPUT_SIZE)
+        elif min(x.shape[2:]) < MIN_INPUT_SIZE:
             raise ValueError(f'VSSD needs height and width >= {MIN_INPUT_SIZE} (stride 32), got '
                              f'{tuple(x.shape[2:])}; resize or pad the input')
         weight = next(self.patch_embed.parameters())
@@ -165,7 +169,8 @@ class VSSD(BaseModule):
             raise TypeError(f'VSSD got a {x.dtype} input but its weights are {weight.dtype}; cast '
                             f'the input (x.to({weight.dtype})) or the model (model.to(dtype)), '
                             'or run under torch.autocast')
-        if not torch.isfinite(x).all():
+        # a data-dependent branch: eager only, so torch.compile / torch.export trace one graph
+        if not torch.compiler.is_compiling() and not torch.isfinite(x).all():
             raise ValueError('VSSD got non-finite input values (NaN or Inf); check the data '
                              'pipeline and the normalisation')
 

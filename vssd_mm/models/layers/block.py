@@ -5,6 +5,8 @@ import torch
 from mmcv.cnn.bricks import DropPath
 from torch import nn
 
+from .layout import map_to_tokens, tokens_to_map
+
 
 class Mlp(nn.Module):
     """fc1 -> GELU (exact) -> Dropout -> fc2 -> Dropout on (..., dim)."""
@@ -27,9 +29,7 @@ class DepthwisePositionEncoding(nn.Conv2d):
         super().__init__(dim, dim, 3, padding=1, groups=dim)
 
     def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
-        batch, _, dim = x.shape
-        pos = super().forward(x.transpose(1, 2).reshape(batch, dim, *hw))
-        return x + pos.flatten(2).transpose(1, 2)
+        return x + map_to_tokens(super().forward(tokens_to_map(x, hw)))
 
 
 class VSSDBlock(nn.Module):

@@ -8,6 +8,8 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
+from .layout import map_to_tokens, to_conv_layout, tokens_to_map
+
 
 class ConvLayer(nn.Module):
     """conv -> optional BatchNorm2d -> optional ReLU, on (batch, channels, height, width)."""
@@ -49,11 +51,11 @@ class Stem(nn.Module):
             ConvLayer(embed_dim * 4, embed_dim, 1, bias=False, act=False))
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
-        x = self.conv1(x)
+        x = self.conv1(to_conv_layout(x))
         x = self.conv2(x) + x
         x = self.conv3(x)
         height, width = x.shape[2:]
-        return x.flatten(2).transpose(1, 2), (height, width)
+        return map_to_tokens(x), (height, width)
 
 
 class Downsample(nn.Module):
@@ -72,6 +74,5 @@ class Downsample(nn.Module):
             ConvLayer(hidden, out_dim, 1, act=False))
 
     def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> Tuple[torch.Tensor, Tuple[int, int]]:
-        batch, _, dim = x.shape
-        x = self.conv(x.transpose(1, 2).reshape(batch, dim, *hw))
-        return x.flatten(2).transpose(1, 2), tuple(x.shape[2:])
+        x = self.conv(tokens_to_map(x, hw))
+        return map_to_tokens(x), tuple(x.shape[2:])

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...ops import nc_ssd
+from .layout import map_to_tokens, tokens_to_map
 from ...ops.nc_ssd import BACKENDS
 
 
@@ -69,8 +70,7 @@ class NCSSDMixer(nn.Module):
         groups_n = self.ngroups * self.d_state
         z, xbc, dt = self.in_proj(x).split([self.inner, self.inner + 2 * groups_n, self.num_heads],
                                            dim=-1)
-        xbc = self.conv2d(xbc.transpose(1, 2).reshape(batch, -1, *hw))
-        xbc = self.act(xbc).flatten(2).transpose(1, 2)
+        xbc = map_to_tokens(self.act(self.conv2d(tokens_to_map(xbc, hw))))
         values, keys, queries = xbc.split([self.inner, groups_n, groups_n], dim=-1)
         weights = F.softplus(dt + self.dt_bias) * torch.exp(self.A_log.float())
         if not self.positive_weights:

@@ -8,6 +8,7 @@ from typing import Optional
 
 import torch
 
+from . import op  # noqa: F401  (registers the custom ops vssd_mm::nc_ssd / nc_ssd_backward)
 from .dispatch import BACKEND_ENV, BACKENDS, NCSSDKernelError, triton_available
 from .reference import nc_ssd_reference
 
@@ -74,18 +75,9 @@ def nc_ssd(x: torch.Tensor, w: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
     from . import dispatch
     dispatch.requested_backend(backend)  # a bad name is an error before anything else
     _check_inputs(x, w, B, C, D)
-    use_kernels, strict = dispatch.choose(x, backend)
-    if use_kernels:
-        if B.dim() == 3:
-            B, C = B.unsqueeze(2), C.unsqueeze(2)
-        from .function import NCSSDFunction
-        try:
-            # the kernels read w and D as float32 (one compiled variant per x dtype); autograd
-            # casts their gradients back
-            return NCSSDFunction.apply(x, w.float(), B, C, None if D is None else D.float(),
-                                       strict)
-        except Exception as err:
-            if not dispatch.is_kernel_failure(err):
-                raise
-            dispatch.kernel_failure(err, x.device, strict)
-    return nc_ssd_reference(x, w, B, C, D)
+    if B.dim() == 3:
+        B, C = B.unsqueeze(2), C.unsqueeze(2)
+    if torch.compiler.is_compiling() or torch.jit.is_tracing():
+        # one graph node (vssd_mm::nc_ssd) for torch.compile, torch.export and jit traces
+        return torch.ops.vssd_mm.nc_ssd(x, w, B, C, D, backend)
+    return op.run(x, w, B, C, D, backend)
