@@ -16,6 +16,8 @@ EXTRAS = {
     'seg': MM_BASE + ['mmsegmentation>=1.2.2,<1.3'],
     'cls': MM_BASE + ['mmpretrain>=1.2.0,<1.3'],
     'tests': ['pytest>=8'],
+    # tools/export_onnx.py: torch's default (dynamo) ONNX exporter and the onnxruntime check
+    'deploy': ['onnx>=1.17', 'onnxruntime>=1.20', 'onnxscript>=0.3'],
 }
 EXTRAS['all'] = sorted({req for name in ('det', 'seg', 'cls') for req in EXTRAS[name]})
 

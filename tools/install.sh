@@ -46,7 +46,7 @@ fi
     || die "$VENV has Python $("$PY" -c 'import platform; print(platform.python_version())'); vssd_mm needs >= 3.9."
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(stamp_of_inputs)" ] \
-    && "$PY" -c 'import torch, torchvision, mmcv.ops, mmdet, mmseg, mmpretrain, vssd_mm' 2>/dev/null; then
+    && "$PY" -c 'import torch, torchvision, mmcv.ops, mmdet, mmseg, mmpretrain, onnxruntime, vssd_mm' 2>/dev/null; then
     say "up to date ($VENV)"
     exit 0
 fi
@@ -137,11 +137,14 @@ fi
 "${PIPC[@]}" --quiet "$(pin mmdet)" "$(pin mmsegmentation)" "$(pin mmpretrain)" "$(pin pycocotools)" \
     "$(pin ftfy)" "$(pin regex)" \
     || die "installing mmdet/mmsegmentation/mmpretrain failed (see pip's message above)."
+"${PIPC[@]}" --quiet "$(pin onnx)" "$(pin onnxruntime)" "$(pin onnxscript)" \
+    || die "installing the deployment extra (onnx, onnxruntime, onnxscript) failed (see pip's message above)."
 "${PIPC[@]}" --quiet -r "$TEST_PINS"
 "${PIPC[@]}" --quiet --no-deps -e "$ROOT"
 
 "$PY" - <<'EOF' || die "the installed stack does not import (message above)."
 import torch, torchvision, mmengine, mmcv, mmdet, mmseg, mmpretrain, vssd_mm
+import onnx, onnxruntime, onnxscript  # the [deploy] extra
 import mmdet.models, mmseg.models, mmpretrain.models  # their run-time imports are all there
 from mmcv.ops import nms, RoIAlign
 print('[install] torch', torch.__version__, '| torchvision', torchvision.__version__,

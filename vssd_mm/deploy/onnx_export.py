@@ -1,0 +1,166 @@
+"""ONNX export of what an OpenMMLab config builds, through torch's default (dynamo) exporter, with
+dynamic batch, height and width, checked in onnxruntime against eager PyTorch.
+
+What the file computes, from a float image (batch, 3, H, W) with pixel values 0-255 in the channel
+order the config's data preprocessor reads (it normalises inside the graph):
+- mmpretrain classifier: ``logits`` (batch, classes), before softmax;
+- mmseg segmentor: ``seg_logits`` (batch, classes, H, W), the decode head's logits resized to the
+  input (bilinear), before softmax;
+- mmdet detector: the backbone + neck features ``feat0``.. (the FPN levels); the heads' box
+  decoding and NMS stay outside the file.
+
+NC-SSD enters the exported program as the custom op ``vssd_mm::nc_ssd`` and is decomposed into
+standard ops (the reference's einsums) before the ONNX translation.
+"""
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..ops.nc_ssd.op import DECOMPOSITIONS
+
+# the range of H and W the exported graph accepts: VSSD needs >= 32; 64 keeps its stride-32 map at
+# 2 x 2 or more, 128 does the same for the stride-64 level of mmdet's FPN (torch.export would
+# otherwise specialise the graph to that level's size)
+MIN_SIZE = {'mmpretrain': 64, 'mmseg': 64, 'mmdet': 128}
+MAX_SIZE = 2048
+TASKS = {'mmpretrain': 'classifier logits', 'mmseg': 'segmentation logits',
+         'mmdet': 'backbone + neck features'}
+
+
+def _adaptive_bounds(size, bins: int, device) -> Tuple[torch.Tensor, torch.Tensor]:
+    """PyTorch's adaptive-pooling windows over ``size`` cells: [floor(i n / b), ceil((i+1) n / b))."""
+    i = torch.arange(bins, device=device)
+    return (i * size) // bins, ((i + 1) * size + bins - 1) // bins
+
+
+class ShapeGenericAdaptiveAvgPool2d(nn.Module):
+    """``nn.AdaptiveAvgPool2d`` as window sums of an integral image, with windows computed from
+    the input's (symbolic) size: an exported graph then pools right at every input size, where the
+    exporter's own lowering fixes the windows of the traced size (mmseg's PPM, UperNet)."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = ((output_size, output_size) if isinstance(output_size, int)
+                            else tuple(output_size))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for dim, bins in ((2, self.output_size[0]), (3, self.output_size[1])):
+            if bins is None:
+                continue
+            start, end = _adaptive_bounds(x.shape[dim], bins, x.device)
+            cumulative = F.pad(x.cumsum(dim), (1, 0) if dim == 3 else (0, 0, 1, 0))
+            x = ((cumulative.index_select(dim, end) - cumulative.index_select(dim, start))
+                 / (end - start).to(x.dtype).view(-1, *([1] * (3 - dim))))
+        return x
+
+
+def use_shape_generic_pooling(module: nn.Module) -> int:
+    """Replace every ``nn.AdaptiveAvgPool2d`` inside ``module``; returns how many."""
+    count = 0
+    for parent in module.modules():
+        for name, child in parent.named_children():
+            if type(child) is nn.AdaptiveAvgPool2d:
+                setattr(parent, name, ShapeGenericAdaptiveAvgPool2d(child.output_size))
+                count += 1
+    return count
+
+
+class ImageToOutputs(nn.Module):
+    """Raw image -> the data preprocessor's normalisation -> the task's tensors (module docstring)."""
+
+    def __init__(self, model: nn.Module, scope: str):
+        super().__init__()
+        if scope not in TASKS:
+            raise ValueError(f'ONNX export supports mmpretrain, mmseg and mmdet configs; this one '
+                             f'has default_scope={scope!r}')
+        self.model, self.scope = model, scope
+        use_shape_generic_pooling(model)
+        pre = model.data_preprocessor
+        mean, std = getattr(pre, 'mean', None), getattr(pre, 'std', None)
+        self.register_buffer('mean', (mean if mean is not None else torch.zeros(3, 1, 1)).float())
+        self.register_buffer('std', (std if std is not None else torch.ones(3, 1, 1)).float())
+        self.flip_channels = bool(getattr(pre, '_channel_conversion', False))
+
+    def forward(self, image: torch.Tensor):
+        x = image.flip(1) if self.flip_channels else image
+        x = (x - self.mean) / self.std
+        if self.scope == 'mmpretrain':
+            return self.model(x, mode='tensor')
+        if self.scope == 'mmseg':
+            logits = self.model(x, mode='tensor')
+            return F.interpolate(logits, size=x.shape[2:], mode='bilinear',
+                                 align_corners=self.model.decode_head.align_corners)
+        return tuple(self.model.extract_feat(x))
+
+
+def output_names(module: ImageToOutputs, example: torch.Tensor) -> List[str]:
+    if module.scope == 'mmpretrain':
+        return ['logits']
+    if module.scope == 'mmseg':
+        return ['seg_logits']
+    with torch.no_grad():
+        return [f'feat{i}' for i in range(len(module(example)))]
+
+
+def example_image(batch: int, height: int, width: int, seed: int = 0) -> torch.Tensor:
+    """Random pixels in 0-255, float32 (batch, 3, height, width)."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (batch, 3, height, width), generator=g).float()
+
+
+def export_program(module: nn.Module, example: torch.Tensor,
+                   min_size: int = 64) -> torch.export.ExportedProgram:
+    """torch.export with dynamic batch and H, W in [min_size, MAX_SIZE], NC-SSD decomposed into
+    standard ops.
+
+    The example batch must be >= 2: torch.export specialises a traced size of 1."""
+    dims = {0: torch.export.Dim('batch', min=1, max=1024),
+            2: torch.export.Dim('height', min=min_size, max=MAX_SIZE),
+            3: torch.export.Dim('width', min=min_size, max=MAX_SIZE)}
+    program = torch.export.export(module, (example,), dynamic_shapes=(dims,))
+    return program.run_decompositions(DECOMPOSITIONS)
+
+
+@dataclass
+class CheckResult:
+    shape: Tuple[int, ...]
+    max_abs_error: float
+    max_rel_error: float   # max |onnxruntime - eager| / max |eager|, worst output
+
+
+def check_in_onnxruntime(path: str, module: nn.Module, image: torch.Tensor) -> CheckResult:
+    """Run the file in onnxruntime (CPU) on ``image`` and compare with eager PyTorch."""
+    import onnxruntime
+    session = onnxruntime.InferenceSession(path, providers=['CPUExecutionProvider'])
+    got = session.run(None, {session.get_inputs()[0].name: image.numpy()})
+    with torch.no_grad():
+        expected = module(image)
+    expected = [expected] if isinstance(expected, torch.Tensor) else list(expected)
+    abs_err = rel_err = 0.
+    for g, e in zip(got, expected):
+        e = e.numpy()
+        if g.shape != e.shape:
+            raise RuntimeError(f'onnxruntime gave an output of shape {g.shape}, eager {e.shape}')
+        diff = float(np.abs(g - e).max())
+        abs_err = max(abs_err, diff)
+        rel_err = max(rel_err, diff / max(float(np.abs(e).max()), 1e-12))
+    return CheckResult(tuple(image.shape), abs_err, rel_err)
+
+
+def export_onnx(module: ImageToOutputs, out: str, shape: Sequence[int],
+                check_shape: Optional[Sequence[int]] = None) -> Tuple[List[str], CheckResult]:
+    """Export ``module`` traced at 2 x 3 x ``shape`` to ``out`` and check it at ``check_shape``
+    (default: ``shape`` + 32 rows, + 64 columns, batch 1). Returns (output names, check)."""
+    module.eval()
+    example = example_image(2, *shape)
+    names = output_names(module, example)
+    program = export_program(module, example, MIN_SIZE[module.scope])
+    onnx_program = torch.onnx.export(program, (example,), dynamo=True, input_names=['image'],
+                                     output_names=names, verbose=False)
+    onnx_program.save(out)
+    height, width = check_shape or (shape[0] + 32, shape[1] + 64)
+    return names, check_in_onnxruntime(out, module, example_image(1, height, width, seed=1))
