@@ -6,7 +6,7 @@ import torch
 
 from . import dispatch
 from .launch import apply_launch, backward_launches, kv_reduce_launch
-from .reference import nc_ssd_reference
+from .reference import nc_ssd_reference_backward
 
 
 def kv_reduce(keys: torch.Tensor, values: torch.Tensor, weights: Optional[torch.Tensor],
@@ -43,12 +43,8 @@ def kernel_backward(x, w, B, C, D, kv, dy) -> Tuple[Optional[torch.Tensor], ...]
 
 
 def reference_backward(x, w, B, C, D, dy) -> Tuple[Optional[torch.Tensor], ...]:
-    """(dx, dw, dB, dC, dD) by autograd through the reference (the kernels' fallback)."""
-    leaves = [t.detach().requires_grad_() if t is not None else None for t in (x, w, B, C, D)]
-    with torch.enable_grad():
-        y = nc_ssd_reference(*leaves)
-        grads = iter(torch.autograd.grad(y, [t for t in leaves if t is not None], dy))
-    return tuple(next(grads) if t is not None else None for t in leaves)
+    """(dx, dw, dB, dC, dD) by the reference's gradient formulas (the kernels' fallback)."""
+    return nc_ssd_reference_backward(x, w, B, C, D, dy)
 
 
 class NCSSDFunction(torch.autograd.Function):

@@ -10,7 +10,7 @@ No causal mask, no normalisation by L, cost linear in L. With ngroups G > 1, B a
 N-vector per group and head h reads group ``h % G`` (the official VSSD layout: heads viewed as
 (H / G, G)).
 """
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 
@@ -42,3 +42,35 @@ def nc_ssd_reference(x: torch.Tensor, w: torch.Tensor, B: torch.Tensor, C: torch
     if D is not None:
         y = y + D.to(acc).view(heads, 1) * xa
     return y.to(x.dtype)
+
+
+def nc_ssd_reference_backward(x: torch.Tensor, w: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+                              D: Optional[torch.Tensor], dy: torch.Tensor
+                              ) -> Tuple[Optional[torch.Tensor], ...]:
+    """(dx, dw, dB, dC, dD) of ``nc_ssd_reference`` for the upstream gradient dy, written out
+    (no autograd: it also runs where autograd does not record, inside a custom op). Shapes and
+    dtypes of the inputs; dD is None without D. Accumulated like the forward."""
+    batch, tokens, heads, headdim = x.shape
+    squeeze = B.dim() == 3
+    if squeeze:
+        B, C = B.unsqueeze(2), C.unsqueeze(2)
+    groups = B.shape[2]
+    acc = torch.promote_types(x.dtype, torch.float32)
+    split = (batch, tokens, heads // groups, groups, headdim)
+    xa, wa, Ba, Ca = x.to(acc), w.to(acc), B.to(acc), C.to(acc)
+    dya = dy.to(acc)
+    u = (xa * wa.unsqueeze(-1)).view(split)
+    kv = torch.einsum('blgn,bligp->bignp', Ba, u)
+    dkv = torch.einsum('blgn,bligp->bignp', Ca, dya.view(split))
+    dC = torch.einsum('bligp,bignp->blgn', dya.view(split), kv)
+    dB = torch.einsum('bligp,bignp->blgn', u, dkv)
+    du = torch.einsum('blgn,bignp->bligp', Ba, dkv).reshape(x.shape)
+    dx = du * wa.unsqueeze(-1)
+    dw = (du * xa).sum(-1)
+    dD = None
+    if D is not None:
+        dx = dx + D.to(acc).view(heads, 1) * dya
+        dD = (dya * xa).sum((0, 1, 3)).to(D.dtype)
+    if squeeze:
+        dB, dC = dB.squeeze(2), dC.squeeze(2)
+    return dx.to(x.dtype), dw.to(w.dtype), dB.to(B.dtype), dC.to(C.dtype), dD
