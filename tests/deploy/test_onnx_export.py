@@ -1,0 +1,91 @@
+"""tools/export_onnx.py: what each config builds, exported with dynamic batch and H x W through
+torch's default exporter, equal in onnxruntime to eager PyTorch at sizes other than the traced
+one; its errors."""
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+from torch import nn
+
+from vssd_mm.analysis.model_builder import build_model
+from vssd_mm.deploy.onnx_export import (ImageToOutputs, ShapeGenericAdaptiveAvgPool2d,
+                                        example_image)
+from vssd_mm.engine import load_config
+
+CONFIGS = {'cls': 'configs/mmpretrain/demo/vssd_t_demo.py',
+           'seg': 'configs/mmseg/demo/upernet_vssd_t_demo.py',
+           'det': 'configs/mmdet/demo/mask_rcnn_vssd_t_demo.py'}
+
+
+@pytest.mark.parametrize('bins', [1, 2, 3, 6, (2, 5), (None, 3)])
+@pytest.mark.parametrize('size', [(7, 9), (16, 16), (5, 13), (3, 2)])
+def test_shape_generic_pooling_equals_adaptive_pooling(bins, size):
+    x = torch.randn(2, 4, *size)
+    torch.testing.assert_close(ShapeGenericAdaptiveAvgPool2d(bins)(x),
+                               nn.AdaptiveAvgPool2d(bins)(x), rtol=1e-5, atol=1e-5)
+
+
+def _model_with_checkpoint(config, tmp_path):
+    torch.manual_seed(0)
+    model, scope = build_model(load_config(str(config)))
+    path = tmp_path / 'weights.pth'
+    torch.save({'state_dict': model.state_dict()}, path)
+    return model.eval(), scope, path
+
+
+@pytest.mark.parametrize('task, shape, sizes', [
+    ('cls', (96, 96), [(1, 96, 128), (3, 160, 64)]),
+    ('seg', (64, 64), [(1, 96, 128), (2, 64, 160)]),
+    ('det', (128, 128), [(1, 160, 192), (2, 128, 224)]),
+])
+def test_tool_exports_and_onnxruntime_matches_eager(task, shape, sizes, tool, tmp_path):
+    from conftest import REPO
+    model, scope, checkpoint = _model_with_checkpoint(REPO / CONFIGS[task], tmp_path)
+    out = tmp_path / f'{task}.onnx'
+    stdout = tool('export_onnx.py', CONFIGS[task], checkpoint, '--out', out, '--shape',
+                  *shape).stdout
+    written = next(line for line in stdout.splitlines() if line.startswith('written: '))
+    assert {'cls': '[logits]', 'seg': '[seg_logits]',
+            'det': '[feat0, feat1, feat2, feat3, feat4]'}[task] in written
+    check = next(line for line in stdout.splitlines() if line.startswith('onnxruntime vs'))
+    assert float(check.rsplit(' ', 1)[1]) <= 1e-4
+
+    session = onnxruntime.InferenceSession(str(out), providers=['CPUExecutionProvider'])
+    module = ImageToOutputs(model, scope)
+    for batch, height, width in sizes:
+        image = example_image(batch, height, width, seed=height)
+        got = session.run(None, {'image': image.numpy()})
+        with torch.no_grad():
+            expected = module(image)
+        expected = [expected] if isinstance(expected, torch.Tensor) else list(expected)
+        assert len(got) == len(expected)
+        for g, e in zip(got, expected):
+            assert g.shape == tuple(e.shape)
+            assert np.abs(g - e.numpy()).max() / np.abs(e.numpy()).max() <= 1e-4
+
+
+def test_tool_refuses_to_overwrite_and_sizes_out_of_range(tool, tmp_path):
+    out = tmp_path / 'model.onnx'
+    out.write_bytes(b'keep me')
+    proc = tool('export_onnx.py', CONFIGS['cls'], '--out', out, check=False)
+    assert proc.returncode == 2 and 'exists; pass --force' in proc.stderr
+    assert out.read_bytes() == b'keep me'
+    proc = tool('export_onnx.py', CONFIGS['det'], '--out', tmp_path / 'det.onnx', '--shape',
+                '96', '96', check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        'error: --shape must be within [128, 2048] for a mmdet config, got [96, 96]')
+    assert not (tmp_path / 'det.onnx').exists()
+
+
+def test_tool_names_the_missing_extra(monkeypatch, tmp_path, capsys):
+    import importlib.util
+    import sys
+    from conftest import REPO
+    spec = importlib.util.spec_from_file_location('export_onnx', REPO / 'tools/export_onnx.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setitem(sys.modules, 'onnxscript', None)
+    with pytest.raises(SystemExit, match=r'needs the deploy extra \(onnxscript is missing\): '
+                                         r'pip install -e "\.\[deploy\]"'):
+        module.main([str(REPO / CONFIGS['cls']), '--out', str(tmp_path / 'x.onnx')])
