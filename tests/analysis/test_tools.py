@@ -50,7 +50,7 @@ def test_erf_of_a_random_network_peaks_near_the_centre():
     erf = effective_receptive_field(backbone, images)
     assert erf.shape == (96, 96) and np.isfinite(erf).all() and erf.min() >= 0
     peak = np.unravel_index(erf.argmax(), erf.shape)
-    assert all(abs(p - 48) <= 16 for p in peak), peak
+    assert all(24 <= p < 72 for p in peak), peak  # in the central half of the image
     centre = erf[32:64, 32:64].mean()
     border = np.concatenate([erf[:8].ravel(), erf[-8:].ravel()]).mean()
     assert centre > 1.5 * border  # global mixers: a wide field, still centred

@@ -18,7 +18,7 @@ def effective_receptive_field(backbone: nn.Module, images: Iterable[torch.Tensor
 
     Returns:
         (H, W) float64 map: mean over images of sum_c |d centre / d input_c|, where ``centre`` is
-        the channel sum of ``stage``'s output at its central position.
+        the channel sum of ReLU(``stage``'s output) at its central position.
     """
     backbone.eval()
     total, count = None, 0
@@ -26,7 +26,10 @@ def effective_receptive_field(backbone: nn.Module, images: Iterable[torch.Tensor
         x = image[None].clone().requires_grad_(True)
         out = backbone(x)[stage]
         h, w = out.shape[-2:]
-        out[0, :, h // 2, w // 2].sum().backward()
+        # ReLU before the sum, as RepLKNet's ERF script (which VMamba/VSSD-style figures use):
+        # the plain channel sum of a LayerNorm-ed map is constant at init (all-equal gains), so
+        # its gradient would be rounding noise
+        torch.relu(out[0, :, h // 2, w // 2]).sum().backward()
         grad = x.grad[0].abs().sum(0).double().numpy()
         total = grad if total is None else total + grad
         count += 1

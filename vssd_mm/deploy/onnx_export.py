@@ -125,6 +125,16 @@ def export_program(module: nn.Module, example: torch.Tensor,
     return program.run_decompositions(DECOMPOSITIONS)
 
 
+def save_onnx(module: nn.Module, example: torch.Tensor, out: str, names: List[str],
+              min_size: int = 64) -> None:
+    """``export_program`` translated by torch's ONNX exporter and written to ``out``; the input
+    is called 'image'."""
+    program = export_program(module, example, min_size)
+    onnx_program = torch.onnx.export(program, (example,), dynamo=True, input_names=['image'],
+                                     output_names=names, verbose=False)
+    onnx_program.save(out)
+
+
 @dataclass
 class CheckResult:
     shape: Tuple[int, ...]
@@ -158,9 +168,6 @@ def export_onnx(module: ImageToOutputs, out: str, shape: Sequence[int],
     module.eval()
     example = example_image(2, *shape)
     names = output_names(module, example)
-    program = export_program(module, example, MIN_SIZE[module.scope])
-    onnx_program = torch.onnx.export(program, (example,), dynamo=True, input_names=['image'],
-                                     output_names=names, verbose=False)
-    onnx_program.save(out)
+    save_onnx(module, example, out, names, MIN_SIZE[module.scope])
     height, width = check_shape or (shape[0] + 32, shape[1] + 64)
     return names, check_in_onnxruntime(out, module, example_image(1, height, width, seed=1))

@@ -8,7 +8,7 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
-from .layout import map_to_tokens, to_conv_layout, tokens_to_map
+from .layout import map_to_tokens, tokens_to_map
 
 
 class ConvLayer(nn.Module):
@@ -51,7 +51,7 @@ class Stem(nn.Module):
             ConvLayer(embed_dim * 4, embed_dim, 1, bias=False, act=False))
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
-        x = self.conv1(to_conv_layout(x))
+        x = self.conv1(x)
         x = self.conv2(x) + x
         x = self.conv3(x)
         height, width = x.shape[2:]

@@ -1,0 +1,39 @@
+"""VSSD backbone on the CPU along the deployment paths, side by side in one run: the release's
+formulation, eager vssd_mm, torch.compile (Inductor) and onnxruntime; ms per batch and the ratio to
+the release's formulation (lower is faster).
+
+    python tools/benchmark_deploy.py [--arch tiny] [--shape 512 512] [--threads 2]
+                                     [--paths release eager compile onnxruntime] [--iters 3]
+"""
+import argparse
+
+import torch
+
+from vssd_mm.analysis.deploy_speed import PATHS, measure
+from vssd_mm.compat import filter_known_warnings
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--arch', default='tiny', choices=['micro', 'tiny', 'small', 'base'])
+    parser.add_argument('--shape', type=int, nargs=2, default=(512, 512), metavar=('H', 'W'))
+    parser.add_argument('--batch-size', type=int, default=1)
+    parser.add_argument('--threads', type=int, default=2, help='torch (and onnxruntime) threads')
+    parser.add_argument('--paths', nargs='+', choices=PATHS, default=list(PATHS))
+    parser.add_argument('--warmup', type=int, default=1)
+    parser.add_argument('--iters', type=int, default=3)
+    args = parser.parse_args(argv)
+    filter_known_warnings()
+    if 'release' not in args.paths:
+        parser.error('--paths must include release (the ratios are to it)')
+    torch.set_num_threads(args.threads)
+    rows = measure(args.arch, args.shape, args.batch_size, args.paths, args.warmup, args.iters)
+    print(f'VSSD-{args.arch} backbone, {args.batch_size} x 3 x {args.shape[0]} x {args.shape[1]}, '
+          f'CPU, {args.threads} threads, torch {torch.__version__}')
+    print(f'{"path":12s} {"mode":10s} {"ms/batch":>10s} {"x release":>10s}')
+    for r in sorted(rows, key=lambda r: (r.mode, PATHS.index(r.path))):
+        print(f'{r.path:12s} {r.mode:10s} {r.ms:10.0f} {r.ratio:10.2f}')
+
+
+if __name__ == '__main__':
+    main()
