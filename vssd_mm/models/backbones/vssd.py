@@ -21,8 +21,7 @@ from ..checkpoint import load_backbone_checkpoint
 from ..checkpoint_fit import check_backbone_fits
 from ..layers import Downsample, GlobalAttention, NCSSDMixer, Stem, VSSDBlock
 
-MIXERS = ('nc_ssd',)
-ABLATION_MIXERS = ('attention', 'causal_ssd', 'bi_ssd')  # the paper's ablations, not built yet
+MIXERS = ('nc_ssd', 'causal_ssd', 'bi_ssd', 'attention')  # the last three: the paper's ablations
 MIN_INPUT_SIZE = 32
 
 
@@ -33,6 +32,17 @@ class VSSDStage(nn.Module):
         super().__init__()
         self.blocks = nn.ModuleList(blocks)
         self.downsample = downsample
+
+
+def _stage_mixers(mixer: Union[str, Sequence[str]], num_stages: int) -> Tuple[str, ...]:
+    """One mixer name per stage: a name for stages 0..n-2 (the last one attention), or a
+    sequence of n names."""
+    names = ((mixer,) * (num_stages - 1) + ('attention',) if isinstance(mixer, str)
+             else tuple(mixer))
+    if len(names) != num_stages or not all(isinstance(n, str) and n in MIXERS for n in names):
+        raise ValueError(f'VSSD: mixer must be one of {MIXERS} or a sequence of {num_stages} of '
+                         f'them (one per stage), got {mixer!r}')
+    return names
 
 
 @MODELS.register_module()
@@ -52,7 +62,11 @@ class VSSD(BaseModule):
             out norms): no gradients, kept in eval mode.
         norm_eval: keep every BatchNorm in eval mode while training (frozen statistics).
         with_cp: activation checkpointing per block (saves memory, costs a recompute).
-        mixer: token mixer of stages 0-2; 'nc_ssd' (the released models).
+        mixer: token mixer of stages 0-2 (the last stage keeps global attention, as released), or a
+            sequence with one name per stage: 'nc_ssd' (the released models), and for the paper's
+            ablations 'causal_ssd', 'bi_ssd' (needs ngroups even: ``arch=dict(..., ngroups=2)``)
+            and 'attention'. Same module names and state-dict keys as the release with the
+            matching flags.
         positive_weights: NC-SSD token weights +Δ·exp(A_log) (released models) or negative.
         nc_ssd_backend: 'auto' (Triton kernels on CUDA sm_80+, else the PyTorch reference; the
             environment variable VSSD_MM_NC_SSD_BACKEND overrides it; a kernel failure warns
@@ -75,18 +89,15 @@ class VSSD(BaseModule):
     def __init__(self, arch: Union[str, dict] = 'tiny', in_channels: int = 3,
                  out_indices: Sequence[int] = (0, 1, 2, 3), drop_rate: float = 0.,
                  drop_path_rate: Optional[float] = None, frozen_stages: int = -1,
-                 norm_eval: bool = False, with_cp: bool = False, mixer: str = 'nc_ssd',
+                 norm_eval: bool = False, with_cp: bool = False,
+                 mixer: Union[str, Sequence[str]] = 'nc_ssd',
                  positive_weights: bool = True, nc_ssd_backend: str = 'auto',
                  init_cfg: Optional[dict] = None, pretrained: Optional[str] = None):
         init_cfg = _checked_init_cfg(init_cfg, pretrained)
         super().__init__(init_cfg=init_cfg)
         self.arch = resolve_arch(arch)
         embed_dim, depths = self.arch['embed_dim'], self.arch['depths']
-        if mixer in ABLATION_MIXERS:
-            raise NotImplementedError(f'VSSD: mixer={mixer!r} (one of the paper\'s ablations) is '
-                                      f'not implemented yet; available: {MIXERS}')
-        if mixer not in MIXERS:
-            raise ValueError(f'VSSD: mixer must be one of {MIXERS}, got {mixer!r}')
+        self.mixers = _stage_mixers(mixer, len(depths))
         if nc_ssd_backend not in NC_SSD_BACKENDS:
             raise ValueError(f'VSSD: nc_ssd_backend must be one of {NC_SSD_BACKENDS}, got '
                              f'{nc_ssd_backend!r}')
@@ -110,7 +121,7 @@ class VSSD(BaseModule):
         last = len(depths) - 1
         for i, (depth, dim, heads) in enumerate(zip(depths, self.num_features,
                                                     self.arch['num_heads'])):
-            blocks = [VSSDBlock(dim, self._make_mixer(dim, heads, i == last, drop_rate,
+            blocks = [VSSDBlock(dim, self._make_mixer(dim, heads, self.mixers[i], drop_rate,
                                                       positive_weights),
                                 self.arch['mlp_ratio'], drop_rate, rates.pop(0))
                       for _ in range(depth)]
@@ -121,12 +132,13 @@ class VSSD(BaseModule):
             self.add_module(f'outnorm{i}', nn.LayerNorm(self.num_features[i]))
         self._freeze_stages()
 
-    def _make_mixer(self, dim, heads, last_stage, drop_rate, positive_weights) -> nn.Module:
-        if last_stage:
+    def _make_mixer(self, dim, heads, name, drop_rate, positive_weights) -> nn.Module:
+        if name == 'attention':
             return GlobalAttention(dim, heads, attn_drop=drop_rate)
         return NCSSDMixer(dim, heads, d_state=self.arch['d_state'],
                           expansion=self.arch['expansion'], ngroups=self.arch['ngroups'],
-                          positive_weights=positive_weights, backend=self.nc_ssd_backend)
+                          positive_weights=positive_weights, backend=self.nc_ssd_backend,
+                          scan=name)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):

@@ -1,4 +1,6 @@
-"""The NC-SSD token mixer of VSSD stages 1-3 (the official ``Mamba2`` with linear_attn_duality)."""
+"""The SSD token mixer of VSSD stages 1-3 (the official ``Mamba2``): non-causal (NC-SSD, the
+released models, ``linear_attn_duality``) or, for the paper's ablations, causal or bidirectional
+SSD over the row-major token order."""
 import math
 from typing import Tuple
 
@@ -7,8 +9,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...ops import nc_ssd
-from .layout import map_to_tokens, tokens_to_map
+from ...ops.causal_ssd import bidirectional_ssd_reference, causal_ssd_reference
 from ...ops.nc_ssd import BACKENDS
+from .layout import map_to_tokens, tokens_to_map
+
+SCANS = ('nc_ssd', 'causal_ssd', 'bi_ssd')
 
 
 class NCSSDMixer(nn.Module):
@@ -31,13 +36,25 @@ class NCSSDMixer(nn.Module):
             pre-release sign (official ``ssd_positve_dA=False``).
         dt_min, dt_max, dt_init_floor, A_init_range: initialisation of dt_bias and A_log.
         backend: ``vssd_mm.ops.nc_ssd`` backend, 'auto' | 'triton' | 'torch'.
+        scan: 'nc_ssd' (released), or the ablations 'causal_ssd' (Mamba2's causal scan with
+            dt = softplus(dt + dt_bias), A = -exp(A_log), head h reading group h // (H / G)) and
+            'bi_ssd' (heads and groups halved, the second half scanned in reverse; ngroups even).
+            Same parameters and state-dict keys in every case.
     """
 
     def __init__(self, dim: int, num_heads: int, d_state: int = 64, expansion: int = 2,
                  ngroups: int = 1, positive_weights: bool = True, dt_min: float = 1e-3,
                  dt_max: float = 0.1, dt_init_floor: float = 1e-4,
-                 A_init_range: Tuple[float, float] = (1., 16.), backend: str = 'auto'):
+                 A_init_range: Tuple[float, float] = (1., 16.), backend: str = 'auto',
+                 scan: str = 'nc_ssd'):
         super().__init__()
+        if scan not in SCANS:
+            raise ValueError(f'SSD mixer: scan must be one of {SCANS}, got {scan!r}')
+        if scan == 'bi_ssd' and (ngroups % 2 or num_heads % 2):
+            raise ValueError(f'Bi-SSD splits heads and groups in halves: num_heads ({num_heads}) '
+                             f'and ngroups ({ngroups}) must be even; set ngroups=2 in the arch '
+                             'dict, as the release did')
+        self.scan = scan
         if backend not in BACKENDS:
             raise ValueError(f'NC-SSD: backend must be one of {BACKENDS}, got {backend!r}')
         self.backend = backend
@@ -72,12 +89,17 @@ class NCSSDMixer(nn.Module):
                                            dim=-1)
         xbc = map_to_tokens(self.act(self.conv2d(tokens_to_map(xbc, hw))))
         values, keys, queries = xbc.split([self.inner, groups_n, groups_n], dim=-1)
-        weights = F.softplus(dt + self.dt_bias) * torch.exp(self.A_log.float())
-        if not self.positive_weights:
-            weights = -weights
-        y = nc_ssd(values.reshape(batch, tokens, self.num_heads, self.headdim), weights,
-                   keys.reshape(batch, tokens, self.ngroups, self.d_state),
-                   queries.reshape(batch, tokens, self.ngroups, self.d_state), self.D,
-                   backend=self.backend)
+        values = values.reshape(batch, tokens, self.num_heads, self.headdim)
+        keys = keys.reshape(batch, tokens, self.ngroups, self.d_state)
+        queries = queries.reshape(batch, tokens, self.ngroups, self.d_state)
+        delta = F.softplus(dt + self.dt_bias)
+        if self.scan == 'nc_ssd':
+            weights = delta * torch.exp(self.A_log.float())
+            y = nc_ssd(values, weights if self.positive_weights else -weights, keys, queries,
+                       self.D, backend=self.backend)
+        else:
+            scan = causal_ssd_reference if self.scan == 'causal_ssd' else \
+                bidirectional_ssd_reference
+            y = scan(values, delta, -torch.exp(self.A_log.float()), keys, queries, self.D)
         y = self.norm(y.reshape(batch, tokens, self.inner)) * z
         return self.out_proj(y)
