@@ -451,3 +451,38 @@ def test_input_gradient_equals_finite_differences(batch, training):
     with torch.no_grad():
         finite = (loss(image + 1e-7 * direction) - loss(image - 1e-7 * direction)).item() / 2e-7
     assert abs(along - finite) <= 1e-5 * abs(finite), (along, finite)
+
+
+# the paper's Table 5 on VSSD-Micro (FACTS: "Ablation paths of the release"), ngroups 2 as the
+# release's Bi-SSD runs; the last row is the released architecture
+TABLE5 = [dict(mixer=('causal_ssd',) * 4, patch_embed='simple', downsample='simple'),
+          dict(mixer=('bi_ssd',) * 4, patch_embed='simple', downsample='simple'),
+          dict(mixer=('nc_ssd',) * 4, patch_embed='simple', downsample='simple'),
+          dict(mixer='nc_ssd', patch_embed='simple', downsample='simple'),
+          dict(mixer='nc_ssd')]
+
+
+@pytest.mark.parametrize('row', range(len(TABLE5)))
+def test_table5_models_build_and_train_a_step(row):
+    torch.manual_seed(0)
+    model = VSSD(dict(MICRO_G2, depths=(1, 1, 1, 1)), out_indices=(3,), **TABLE5[row]).train()
+    out = model(torch.randn(2, 3, 70, 100))[0]
+    assert out.shape == (2, 384, 3, 4)
+    out.square().mean().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_simple_stem_and_downsample_keys_and_grids():
+    model = VSSD(dict(MICRO_G2, depths=(1, 1, 1, 1)), patch_embed='simple', downsample='simple')
+    keys = {k: tuple(v.shape) for k, v in model.state_dict().items()
+            if k.startswith('patch_embed') or '.downsample.' in k}
+    assert keys['patch_embed.conv1.conv.weight'] == (48, 3, 4, 4)
+    assert 'patch_embed.conv1.conv.bias' not in keys and 'patch_embed.norm.weight' in keys
+    assert 'patch_embed.conv1.norm.running_mean' in keys
+    assert keys['layers.0.downsample.conv.0.conv.weight'] == (96, 48, 3, 3)
+    assert keys['layers.0.downsample.conv.0.conv.bias'] == (96,)
+    assert keys['layers.0.downsample.norm.weight'] == (96,)
+    assert not any('downsample.conv.1' in k or 'downsample.conv.0.norm' in k for k in keys)
+    maps = model.eval()(torch.randn(1, 3, 70, 100))
+    assert [m.shape[2:] for m in maps] == [(17, 25), (9, 13), (5, 7), (3, 4)]
+    assert [m.shape[2:] for m in model(torch.zeros(0, 3, 70, 100))] == [m.shape[2:] for m in maps]

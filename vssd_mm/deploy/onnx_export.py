@@ -32,7 +32,8 @@ TASKS = {'mmpretrain': 'classifier logits', 'mmseg': 'segmentation logits',
 
 
 def _adaptive_bounds(size, bins: int, device) -> Tuple[torch.Tensor, torch.Tensor]:
-    """PyTorch's adaptive-pooling windows over ``size`` cells: [floor(i n / b), ceil((i+1) n / b))."""
+    """PyTorch's adaptive-pooling windows over ``size`` cells n and ``bins`` b:
+    [floor(i n / b), ceil((i+1) n / b))."""
     i = torch.arange(bins, device=device)
     return (i * size) // bins, ((i + 1) * size + bins - 1) // bins
 
@@ -70,7 +71,8 @@ def use_shape_generic_pooling(module: nn.Module) -> int:
 
 
 class ImageToOutputs(nn.Module):
-    """Raw image -> the data preprocessor's normalisation -> the task's tensors (module docstring)."""
+    """Raw image -> the data preprocessor's normalisation -> the task's tensors (see the module
+    docstring)."""
 
     def __init__(self, model: nn.Module, scope: str):
         super().__init__()

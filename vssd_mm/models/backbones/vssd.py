@@ -19,7 +19,8 @@ from ...ops.nc_ssd import BACKENDS as NC_SSD_BACKENDS
 from ...variants import resolve_arch
 from ..checkpoint import load_backbone_checkpoint
 from ..checkpoint_fit import check_backbone_fits
-from ..layers import Downsample, GlobalAttention, NCSSDMixer, Stem, VSSDBlock
+from ..layers import (Downsample, GlobalAttention, NCSSDMixer, SimpleDownsample, SimpleStem, Stem,
+                      VSSDBlock)
 
 MIXERS = ('nc_ssd', 'causal_ssd', 'bi_ssd', 'attention')  # the last three: the paper's ablations
 MIN_INPUT_SIZE = 32
@@ -67,6 +68,9 @@ class VSSD(BaseModule):
             ablations 'causal_ssd', 'bi_ssd' (needs ngroups even: ``arch=dict(..., ngroups=2)``)
             and 'attention'. Same module names and state-dict keys as the release with the
             matching flags.
+        patch_embed: 'overlap' (released: 3x3 convs, stride 4 in two steps) or 'simple' (the
+            ablation's 4x4/4 conv + LayerNorm; its grid is floor(H/4) x floor(W/4)).
+        downsample: 'overlap' (released) or 'simple' (the ablation's 3x3/2 conv + LayerNorm).
         positive_weights: NC-SSD token weights +Δ·exp(A_log) (released models) or negative.
         nc_ssd_backend: 'auto' (Triton kernels on CUDA sm_80+, else the PyTorch reference; the
             environment variable VSSD_MM_NC_SSD_BACKEND overrides it; a kernel failure warns
@@ -90,7 +94,8 @@ class VSSD(BaseModule):
                  out_indices: Sequence[int] = (0, 1, 2, 3), drop_rate: float = 0.,
                  drop_path_rate: Optional[float] = None, frozen_stages: int = -1,
                  norm_eval: bool = False, with_cp: bool = False,
-                 mixer: Union[str, Sequence[str]] = 'nc_ssd',
+                 mixer: Union[str, Sequence[str]] = 'nc_ssd', patch_embed: str = 'overlap',
+                 downsample: str = 'overlap',
                  positive_weights: bool = True, nc_ssd_backend: str = 'auto',
                  init_cfg: Optional[dict] = None, pretrained: Optional[str] = None):
         init_cfg = _checked_init_cfg(init_cfg, pretrained)
@@ -98,6 +103,10 @@ class VSSD(BaseModule):
         self.arch = resolve_arch(arch)
         embed_dim, depths = self.arch['embed_dim'], self.arch['depths']
         self.mixers = _stage_mixers(mixer, len(depths))
+        for name, value in (('patch_embed', patch_embed), ('downsample', downsample)):
+            if value not in ('overlap', 'simple'):
+                raise ValueError(f"VSSD: {name} must be 'overlap' or 'simple', got {value!r}")
+        self.simple_stem = patch_embed == 'simple'
         if nc_ssd_backend not in NC_SSD_BACKENDS:
             raise ValueError(f'VSSD: nc_ssd_backend must be one of {NC_SSD_BACKENDS}, got '
                              f'{nc_ssd_backend!r}')
@@ -116,7 +125,8 @@ class VSSD(BaseModule):
             drop_path_rate = self.arch['drop_path_rate']
         rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
 
-        self.patch_embed = Stem(in_channels, embed_dim)
+        self.patch_embed = (SimpleStem if self.simple_stem else Stem)(in_channels, embed_dim)
+        downsampling = SimpleDownsample if downsample == 'simple' else Downsample
         self.layers = nn.ModuleList()
         last = len(depths) - 1
         for i, (depth, dim, heads) in enumerate(zip(depths, self.num_features,
@@ -125,7 +135,7 @@ class VSSD(BaseModule):
                                                       positive_weights),
                                 self.arch['mlp_ratio'], drop_rate, rates.pop(0))
                       for _ in range(depth)]
-            self.layers.append(VSSDStage(blocks, Downsample(dim) if i < last else None))
+            self.layers.append(VSSDStage(blocks, downsampling(dim) if i < last else None))
         self.apply(_init_linear_and_layernorm)
         # created after the init pass, as released: PyTorch's default LayerNorm init (1, 0)
         for i in self.out_indices:
@@ -186,6 +196,11 @@ class VSSD(BaseModule):
             raise ValueError('VSSD got non-finite input values (NaN or Inf); check the data '
                              'pipeline and the normalisation')
 
+    def _grid(self, size: Sequence[int], stage: int) -> Tuple[int, ...]:
+        """Rows and columns of ``stage``'s maps for an input of ``size`` (H, W)."""
+        first = [(s // 4) if self.simple_stem else -(-s // 4) for s in size]
+        return tuple(-(-s // 2 ** stage) for s in first)
+
     def _run_block(self, block: VSSDBlock, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
         if self.with_cp and x.requires_grad:
             return checkpoint(block, x, hw, use_reentrant=False)
@@ -194,8 +209,8 @@ class VSSD(BaseModule):
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         self._check_input(x)
         if x.shape[0] == 0:  # an empty batch: empty maps of the right shapes, as mmdet's backbones
-            return tuple(x.new_zeros(0, self.num_features[i], -(-x.shape[2] // 2 ** (i + 2)),
-                                     -(-x.shape[3] // 2 ** (i + 2))) for i in self.out_indices)
+            return tuple(x.new_zeros(0, self.num_features[i], *self._grid(x.shape[2:], i))
+                         for i in self.out_indices)
         x, hw = self.patch_embed(x)
         outs = []
         for i, stage in enumerate(self.layers):

@@ -1,6 +1,7 @@
 from .attention import GlobalAttention
 from .block import Mlp, VSSDBlock
-from .conv import ConvLayer, Downsample, Stem
+from .conv import ConvLayer, Downsample, SimpleDownsample, SimpleStem, Stem
 from .nc_ssd_mixer import NCSSDMixer
 
-__all__ = ['ConvLayer', 'Downsample', 'GlobalAttention', 'Mlp', 'NCSSDMixer', 'Stem', 'VSSDBlock']
+__all__ = ['ConvLayer', 'Downsample', 'GlobalAttention', 'Mlp', 'NCSSDMixer', 'SimpleDownsample',
+           'SimpleStem', 'Stem', 'VSSDBlock']

@@ -76,3 +76,33 @@ class Downsample(nn.Module):
     def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> Tuple[torch.Tensor, Tuple[int, int]]:
         x = self.conv(tokens_to_map(x, hw))
         return map_to_tokens(x), tuple(x.shape[2:])
+
+
+class SimpleStem(nn.Module):
+    """The ablation's non-overlapping stem (the release's ``simple_patch_embed``): image ->
+    tokens (B, floor(H/4) * floor(W/4), C) by a 4x4/4 conv (no bias, BatchNorm, ReLU) and a
+    LayerNorm over the tokens."""
+
+    def __init__(self, in_channels: int, embed_dim: int):
+        super().__init__()
+        self.conv1 = ConvLayer(in_channels, embed_dim, 4, stride=4, bias=False)
+        self.norm = nn.LayerNorm(embed_dim)
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        x = self.conv1(x)
+        return self.norm(map_to_tokens(x)), tuple(x.shape[2:])
+
+
+class SimpleDownsample(nn.Module):
+    """The ablation's downsampling (the release's ``simple_downsample``): tokens (B, H*W, D) ->
+    (B, ceil(H/2) * ceil(W/2), 2D) by a 3x3/2 conv (bias, ReLU) and a LayerNorm."""
+
+    def __init__(self, dim: int, out_dim: Optional[int] = None):
+        super().__init__()
+        out_dim = out_dim or 2 * dim
+        self.conv = nn.Sequential(ConvLayer(dim, out_dim, 3, stride=2, padding=1, norm=False))
+        self.norm = nn.LayerNorm(out_dim)
+
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        x = self.conv(tokens_to_map(x, hw))
+        return self.norm(map_to_tokens(x)), tuple(x.shape[2:])
