@@ -1,0 +1,3 @@
+# Table 5, row 3: NC-SSD in every stage, simple stem and downsampling.
+_base_ = './vssd_m_ablation_base_100e_in1k.py'
+model = dict(backbone=dict(mixer=('nc_ssd', ) * 4, patch_embed='simple', downsample='simple'))
