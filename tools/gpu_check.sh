@@ -15,8 +15,9 @@
 # (seconds, scaled by $LIMIT_SCALE) so one hang cannot take the others' time. Arguments go to
 # benchmark_op.py.
 #   bash tools/gpu_check.sh                      # on the GPU machine
-#   OUT=/tmp/gc bash tools/gpu_check.sh; tar czf "$DEVICE_OUT/gpu_check.tgz" -C /tmp gc
-#                                                # the device tool brings back 8 files at most
+#   OUT=RESULTS bash tools/gpu_check.sh; tar czf "$DEVICE_OUT/gpu_check.tgz" RESULTS
+#                                                # the device tool brings back 8 files at most:
+#                                                # write to a scratch folder, return one archive
 #   bash tools/gpu_check.sh --scale-batch 0.02   # a quick dry run on a CPU
 set -u
 PYTHON=${PYTHON:-python3}

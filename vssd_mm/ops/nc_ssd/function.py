@@ -42,11 +42,6 @@ def kernel_backward(x, w, B, C, D, kv, dy) -> Tuple[Optional[torch.Tensor], ...]
     return grads['dx'], grads['dw'], grads['dB'], grads['dC'], dD
 
 
-def reference_backward(x, w, B, C, D, dy) -> Tuple[Optional[torch.Tensor], ...]:
-    """(dx, dw, dB, dC, dD) by the reference's gradient formulas (the kernels' fallback)."""
-    return nc_ssd_reference_backward(x, w, B, C, D, dy)
-
-
 class NCSSDFunction(torch.autograd.Function):
     """Triton NC-SSD with B, C as (batch, L, G, N) and w, D float32; see
     ``vssd_mm.ops.nc_ssd.nc_ssd``. ``strict``: a kernel failure in the backward raises
@@ -69,5 +64,5 @@ class NCSSDFunction(torch.autograd.Function):
             if not dispatch.is_kernel_failure(err):
                 raise
             dispatch.kernel_failure(err, x.device, ctx.strict)
-            grads = reference_backward(x, w, B, C, D, dy)
+            grads = nc_ssd_reference_backward(x, w, B, C, D, dy)
         return (*grads, None)

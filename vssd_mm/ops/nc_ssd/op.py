@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from . import dispatch
-from .reference import nc_ssd_reference
+from .reference import nc_ssd_reference, nc_ssd_reference_backward
 
 
 def run(x: Tensor, w: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor],
@@ -39,7 +39,7 @@ def run(x: Tensor, w: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor],
 def run_backward(dy: Tensor, x: Tensor, w: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor],
                  backend: str) -> Tuple[Optional[Tensor], ...]:
     """(dx, dw, dB, dC, dD) by the kernels (recomputing the forward's state) or the reference."""
-    from .function import kernel_backward, kv_reduce, reference_backward
+    from .function import kernel_backward, kv_reduce
     use_kernels, strict = dispatch.choose(x, backend)
     if use_kernels:
         try:
@@ -51,7 +51,7 @@ def run_backward(dy: Tensor, x: Tensor, w: Tensor, B: Tensor, C: Tensor, D: Opti
             if not dispatch.is_kernel_failure(err):
                 raise
             dispatch.kernel_failure(err, x.device, strict)
-    return reference_backward(x, w, B, C, D, dy)
+    return nc_ssd_reference_backward(x, w, B, C, D, dy)
 
 
 @torch.library.custom_op('vssd_mm::nc_ssd', mutates_args=())
