@@ -15,7 +15,11 @@ VARIANTS = {
     'b': ('base', 0.6, 768, 3e-4, 3e-6),
 }
 CONFIGS = [f'vssd_{v}_8xb128_in1k.py' for v in VARIANTS]
+# MESA (FACTS: the release's yaml comments): variant letter -> weight V
+MESA_WEIGHTS = {'t': 1.0, 's': 1.5, 'b': 2.0}
+MESA_CONFIGS = [f'vssd_{v}_8xb128_in1k_mesa.py' for v in MESA_WEIGHTS]
 BATCH = 8 * 128
+EMA_HOOK = dict(type='EMAHook', momentum=1e-4, update_buffers=True, priority='ABOVE_NORMAL')
 
 
 def _load(name):
@@ -24,7 +28,7 @@ def _load(name):
 
 
 def test_the_config_set_is_complete():
-    assert sorted(p.name for p in CONFIG_DIR.glob('vssd_*.py')) == sorted(CONFIGS)
+    assert sorted(p.name for p in CONFIG_DIR.glob('vssd_*.py')) == sorted(CONFIGS + MESA_CONFIGS)
 
 
 @pytest.mark.parametrize('name', CONFIGS)
@@ -57,8 +61,7 @@ def test_recipe_matches_the_release(name):
     assert cosine.eta_min == pytest.approx(min_lr * BATCH / 512)
     assert cfg.train_cfg.max_epochs == 300
     assert cfg.train_dataloader.batch_size == 128 and cfg.auto_scale_lr.base_batch_size == BATCH
-    assert cfg.custom_hooks == [
-        dict(type='EMAHook', momentum=1e-4, update_buffers=True, priority='ABOVE_NORMAL')]
+    assert cfg.custom_hooks == [EMA_HOOK]
 
     train = {t['type']: t for t in cfg.train_dataloader.dataset.pipeline}
     assert train['RandomResizedCrop'].scale == 224
@@ -91,7 +94,21 @@ def test_weight_decay_spares_every_one_dimensional_parameter():
     assert decay['backbone.layers.0.blocks.0.cpe1.weight'] == 0.05
 
 
-@pytest.mark.parametrize('name', CONFIGS)
+@pytest.mark.parametrize('name', MESA_CONFIGS)
+def test_mesa_config_is_the_plain_recipe_plus_mesa(name):
+    """The same recipe as the variant's plain config; only the classifier type and the hook
+    differ (weight V of the release, start at 25 % of the epochs)."""
+    letter = name[len('vssd_')]
+    cfg, plain = _load(name), _load(f'vssd_{letter}_8xb128_in1k.py')
+    assert cfg.model.type == 'MESAClassifier'
+    assert cfg.custom_hooks == [
+        EMA_HOOK, dict(type='MESAHook', weight=MESA_WEIGHTS[letter], start_ratio=0.25)]
+    cfg.model.type = plain.model.type
+    cfg.custom_hooks = plain.custom_hooks
+    assert cfg.to_dict() == plain.to_dict()
+
+
+@pytest.mark.parametrize('name', CONFIGS + MESA_CONFIGS[:1])
 def test_builds_and_runs_train_and_predict(name):
     from mmpretrain.registry import MODELS
     from mmpretrain.structures import DataSample
