@@ -30,7 +30,7 @@ def _official_file(path, arch='micro', seed=0):
 def test_every_shipped_config_names_an_official_file_by_url():
     official = {c.filename for c in OFFICIAL_CHECKPOINTS if c.task == 'classification'}
     configs = [p for p in (REPO / 'configs').glob('mm*/*.py')]
-    assert len(configs) == 16  # 8 detection, 4 segmentation, 4 classification
+    assert len(configs) == 19  # 8 detection, 4 segmentation, 4 classification + 3 with MESA
     for path in configs:
         cfg = _config(path.relative_to(REPO))
         init_cfg = cfg.model.backbone.get('init_cfg')
