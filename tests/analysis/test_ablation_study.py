@@ -1,4 +1,4 @@
-"""tools/benchmark_ablation.py: the Table-5 models side by side; ratios from the measured medians."""
+"""tools/benchmark_ablation.py: Table-5 models side by side; ratios from the measured medians."""
 import json
 import re
 
