@@ -21,11 +21,16 @@ def _final_metrics(output: str):
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
-    """The demo dataset and a Mask R-CNN VSSD-T trained on it for 2 epochs (64 iterations)."""
+    """The demo dataset and a Mask R-CNN VSSD-T trained on it for 2 epochs (64 iterations).
+
+    128 instead of 512 sampled RoIs per image: the mask head's four 256-channel convolutions on
+    every positive RoI dominate a CPU step (measured: 2.0 instead of 3.0 s per iteration, bbox /
+    segm AP 0.26 / 0.34 after the 2 epochs)."""
     root = tmp_path_factory.mktemp('det_e2e')
     run_tool('make_demo_data.py', 'coco', cwd=root)
     proc = run_tool('train.py', CONFIG, '--work-dir', 'work', '--cfg-options',
-                    'train_cfg.max_epochs=2', 'train_cfg.val_interval=2', cwd=root, timeout=1200)
+                    'train_cfg.max_epochs=2', 'train_cfg.val_interval=2',
+                    'model.train_cfg.rcnn.sampler.num=128', cwd=root, timeout=1200)
     return root, proc.stdout + proc.stderr
 
 
@@ -137,6 +142,7 @@ def test_dist_train_two_processes(trained):
     root, _ = trained
     proc = run_tool('dist_train.sh', CONFIG, '2', '--work-dir', 'work_dist', '--cfg-options',
                     'train_cfg.max_epochs=1', 'val_cfg=None', 'val_dataloader=None',
+                    'model.train_cfg.rcnn.sampler.num=128',
                     'val_evaluator=None', 'train_dataloader.dataset.indices=8',
                     cwd=root, env={'PORT': '29533'})
     log = proc.stdout + proc.stderr
