@@ -2,7 +2,6 @@
 make_demo_data -> train -> resume -> test (plain, --tta, --out, --show-dir) -> dist_train."""
 import pickle
 import re
-from pathlib import Path
 
 import pytest
 import torch
