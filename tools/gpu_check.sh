@@ -9,8 +9,10 @@
 #   5. tools/benchmark.py: the VSSD-T classifier with each NC-SSD backend (Triton, PyTorch), fp32
 #      and fp16 AMP, inference and training, at 128 x 224^2 and 2 x 1344x800 (only where $PYLIB,
 #      made by tools/make_gpu_pylib.sh and carried, holds mmengine/mmpretrain),
-#   6. tools/tune_kernels.py: every candidate launch setting timed (last: it gets the time left).
-# Parts 1-4 and 6 need only torch + triton + pytest (the device machine has no mm* packages). Each
+#   6. tools/benchmark_ablation.py: the paper's Table-5 models (VSSD-Micro ablation) side by side,
+#      fp16 AMP training at batch 64, the NC-SSD : SSD : Bi-SSD speed ratios (also needs $PYLIB),
+#   7. tools/tune_kernels.py: every candidate launch setting timed (last: it gets the time left).
+# Parts 1-4 and 7 need only torch + triton + pytest (the device machine has no mm* packages). Each
 # part's output goes to a file in $OUT (default work_dirs/gpu_check); each part has a time limit
 # (seconds, scaled by $LIMIT_SCALE) so one hang cannot take the others' time. Arguments go to
 # benchmark_op.py.
@@ -68,8 +70,12 @@ if [ -d "$PYLIB" ] && has_cuda; then
             [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
         done
     done
+    PYTHONPATH="$PYTHONPATH:$(cd "$PYLIB" && pwd)" timeout "$(limit 120)" "$PYTHON" \
+        tools/benchmark_ablation.py --device cuda --amp --batch-size 64 --rounds 2 \
+        --out-dir "$OUT/benchmark" 2>&1 | tee "$OUT/benchmark_ablation.txt"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 else
-    echo "model-level benchmark skipped: needs CUDA and $PYLIB (bash tools/make_gpu_pylib.sh)" \
+    echo "model-level benchmarks skipped: needs CUDA and $PYLIB (bash tools/make_gpu_pylib.sh)" \
         | tee "$OUT/benchmark_skipped.txt"
 fi
 

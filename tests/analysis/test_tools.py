@@ -76,3 +76,25 @@ def test_cpu_peak_memory_is_per_measurement():
     del block
     _reset_peak(cpu)
     assert _peak_mib(cpu) < high - 300
+
+
+def test_build_model_leaves_the_default_scope_as_it_was():
+    """Building an mmdet model, then an mmpretrain one in the same process: each from its own
+    registry, and the caller's default scope unchanged afterwards."""
+    import vssd_mm  # noqa: F401
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from vssd_mm.analysis.model_builder import build_model
+
+    def current():
+        instance = DefaultScope.get_current_instance()
+        return None if instance is None else instance.scope_name
+
+    before = current()
+    det, scope = build_model(Config.fromfile(str(REPO / 'configs/mmdet/mask_rcnn_vssd_m_1x.py')))
+    assert scope == 'mmdet' and type(det).__name__ == 'MaskRCNN'
+    assert current() == before
+    cls, scope = build_model(Config.fromfile(str(MICRO_CLS)))
+    assert scope == 'mmpretrain' and type(cls).__name__ == 'ImageClassifier'
+    assert current() == before

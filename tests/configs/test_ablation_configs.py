@@ -33,8 +33,7 @@ def test_row_builds_everywhere_and_trains_a_step(name):
     cfg = _load(name)
     assert cfg.train_cfg.max_epochs == 100
     mixers, layout = ROWS[name]
-    with DefaultScope.overwrite_default_scope(cfg.default_scope):  # not leaking into other tests
-        model, scope = build_model(cfg)
+    model, scope = build_model(cfg)
     backbone = model.backbone
     assert backbone.mixers == mixers
     assert type(backbone.patch_embed).__name__ == ('SimpleStem' if layout == 'simple' else 'Stem')

@@ -26,12 +26,9 @@ def test_shape_generic_pooling_equals_adaptive_pooling(bins, size):
 
 
 def _model_with_checkpoint(config, tmp_path):
-    from mmengine.registry import DefaultScope
     torch.manual_seed(0)
     cfg = load_config(str(config))
-    # build_model sets the process's default scope, as a tool would: keep it to this test
-    with DefaultScope.overwrite_default_scope(cfg.default_scope):
-        model, scope = build_model(cfg)
+    model, scope = build_model(cfg)
     path = tmp_path / 'weights.pth'
     torch.save({'state_dict': model.state_dict()}, path)
     return model.eval(), scope, path
