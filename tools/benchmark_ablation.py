@@ -40,10 +40,7 @@ def main(argv=None):
     configs = args.configs or table5_configs()
     rows = study(configs, tuple(args.shape), args.batch_size, args.device, args.amp,
                  args.rounds, args.warmup, args.iters)
-    device = (torch.cuda.get_device_name() if args.device.startswith('cuda')
-              else f'CPU ({torch.get_num_threads()} threads)')
-    precision = ('fp16' if args.device.startswith('cuda') else 'bf16') + ' autocast' \
-        if args.amp else 'fp32'
+    device, precision = rows[0].device, rows[0].precision
     print(f'{device}, training step, {precision}, batch {args.batch_size} x 3 x {args.shape[0]} x '
           f'{args.shape[1]}, median of {args.rounds} rounds')
     print(f'{"row":44s} {"paper top-1":>11s} {"params M":>9s} {"FLOPs G":>8s} {"train img/s":>11s}')

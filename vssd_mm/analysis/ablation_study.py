@@ -47,6 +47,8 @@ class AblationRow:
     params: int
     flops: int                   # multiply-adds per image, NC-SSD counted exactly
     train_images_per_s: List[float] = field(default_factory=list)  # one per round
+    device: str = ''             # as throughput.measure names them
+    precision: str = ''
 
     @property
     def train_median(self) -> float:
@@ -73,6 +75,7 @@ def study(configs: Sequence[Path], shape: Tuple[int, int] = (224, 224), batch_si
                 (result, ) = measure(cfg, shape, batch_size, device, amp, ('training', ),
                                      warmup, iters)
             row.train_images_per_s.append(result.images_per_s)
+            row.device, row.precision = result.device, result.precision
     return rows
 
 

@@ -62,8 +62,6 @@ class MESAHook(Hook):
         start_ratio (float): the fraction of the epochs trained without the term (release: 0.25).
     """
 
-    priority = 'NORMAL'
-
     def __init__(self, weight: float = 1.0, start_ratio: float = 0.25):
         if not weight > 0:
             raise ValueError(f'MESAHook: weight must be > 0, got {weight!r}')
