@@ -10,9 +10,10 @@
 #      and fp16 AMP, inference and training, at 128 x 224^2 and 2 x 1344x800 (only where $PYLIB,
 #      made by tools/make_gpu_pylib.sh and carried, holds mmengine/mmpretrain),
 #   6. tools/benchmark_ablation.py: the paper's Table-5 models (VSSD-Micro ablation) side by side,
-#      fp16 AMP training at batch 64, the NC-SSD : SSD : Bi-SSD speed ratios (also needs $PYLIB),
+#      fp16 AMP training at batch 128, the NC-SSD : SSD : Bi-SSD speed ratios (also needs $PYLIB),
 #   7. tools/tune_kernels.py: every candidate launch setting timed (last: it gets the time left).
-# Parts 1-4 and 7 need only torch + triton + pytest (the device machine has no mm* packages). Each
+# $PARTS picks parts 2-7 by name (default all: tests kernels op model ablation tune); part 1
+# always runs. Parts 1-4 and 7 need only torch + triton + pytest (the device machine has no mm* packages). Each
 # part's output goes to a file in $OUT (default work_dirs/gpu_check); each part has a time limit
 # (seconds, scaled by $LIMIT_SCALE) so one hang cannot take the others' time. Arguments go to
 # benchmark_op.py.
@@ -21,15 +22,18 @@
 #                                                # the device tool brings back 8 files at most:
 #                                                # write to a scratch folder, return one archive
 #   bash tools/gpu_check.sh --scale-batch 0.02   # a quick dry run on a CPU
+#   PARTS="tests ablation" bash tools/gpu_check.sh   # what an earlier GPU run left unmeasured
 set -u
 PYTHON=${PYTHON:-python3}
 OUT=${OUT:-work_dirs/gpu_check}
 PYLIB=${PYLIB:-work_dirs/gpu_pylib}
 LIMIT_SCALE=${LIMIT_SCALE:-1}
+PARTS=${PARTS:-tests kernels op model ablation tune}
 mkdir -p "$OUT"
 export PYTHONPATH="$(pwd)${PYTHONPATH:+:$PYTHONPATH}"
 status=0
 limit() { echo $(( $1 * LIMIT_SCALE )); }
+want() { [[ " $PARTS " == *" $1 "* ]]; }
 
 {
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null \
@@ -38,30 +42,37 @@ limit() { echo $(( $1 * LIMIT_SCALE )); }
 triton.__version__, '| CUDA available:', torch.cuda.is_available())"
 } 2>&1 | tee "$OUT/device.txt"
 
-# several workers share the GPU where pytest-xdist is there: the run is compile-bound
-workers=$("$PYTHON" -c 'import xdist' 2>/dev/null && echo "-n 4")
-timeout "$(limit 200)" "$PYTHON" -m pytest tests/ops -q -p no:cacheprovider $workers -rs 2>&1 \
-    | tee "$OUT/tests_ops.txt"
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+if want tests; then
+    # several workers share the GPU where pytest-xdist is there: the run is compile-bound
+    workers=$("$PYTHON" -c 'import xdist' 2>/dev/null && echo "-n 4")
+    timeout "$(limit 200)" "$PYTHON" -m pytest tests/ops -q -p no:cacheprovider $workers -rs \
+        2>&1 | tee "$OUT/tests_ops.txt"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+fi
 
 # exit 2 (no CUDA) is a dry run's answer, not a failure
-timeout "$(limit 60)" "$PYTHON" tools/check_kernels.py --loaded \
-    --json "$OUT/kernels_loaded.json" 2>&1 | tee "$OUT/kernels_loaded.txt"
-rc=${PIPESTATUS[0]}
-[ "$rc" -eq 0 ] || [ "$rc" -eq 2 ] || status=1
+if want kernels; then
+    timeout "$(limit 60)" "$PYTHON" tools/check_kernels.py --loaded \
+        --json "$OUT/kernels_loaded.json" 2>&1 | tee "$OUT/kernels_loaded.txt"
+    rc=${PIPESTATUS[0]}
+    [ "$rc" -eq 0 ] || [ "$rc" -eq 2 ] || status=1
+fi
 
-for dtype in float16 bfloat16 float32; do
+want op && for dtype in float16 bfloat16 float32; do
     timeout "$(limit 60)" "$PYTHON" tools/benchmark_op.py --dtype "$dtype" "$@" 2>&1 \
         | tee "$OUT/benchmark_op_$dtype.txt"
     [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 done
 
 has_cuda() { "$PYTHON" -c 'import torch, sys; sys.exit(not torch.cuda.is_available())'; }
-if [ -d "$PYLIB" ] && has_cuda; then
-    for run in "128 224 224" "2 800 1344"; do
+if ! { want model || want ablation; }; then
+    :
+elif [ -d "$PYLIB" ] && has_cuda; then
+    pylib_path="$PYTHONPATH:$(cd "$PYLIB" && pwd)"
+    want model && for run in "128 224 224" "2 800 1344"; do
         read -r batch height width <<< "$run"
         for backend in triton torch; do
-            PYTHONPATH="$PYTHONPATH:$(cd "$PYLIB" && pwd)" timeout "$(limit 90)" "$PYTHON" \
+            PYTHONPATH="$pylib_path" timeout "$(limit 90)" "$PYTHON" \
                 tools/benchmark.py configs/mmpretrain/vssd_t_8xb128_in1k.py --device cuda \
                 --batch-size "$batch" --shape "$height" "$width" --amp both \
                 --out-dir "$OUT/benchmark" \
@@ -70,18 +81,24 @@ if [ -d "$PYLIB" ] && has_cuda; then
             [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
         done
     done
-    PYTHONPATH="$PYTHONPATH:$(cd "$PYLIB" && pwd)" timeout "$(limit 120)" "$PYTHON" \
-        tools/benchmark_ablation.py --device cuda --amp --batch-size 64 --rounds 2 \
-        --out-dir "$OUT/benchmark" 2>&1 | tee "$OUT/benchmark_ablation.txt"
-    [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+    if want ablation; then
+        # the paper's setting: fp16 AMP, batch 128
+        PYTHONPATH="$pylib_path" timeout "$(limit 240)" "$PYTHON" \
+            tools/benchmark_ablation.py --device cuda --amp --batch-size 128 --rounds 3 \
+            --warmup 2 --iters 5 --out-dir "$OUT/benchmark" 2>&1 \
+            | tee "$OUT/benchmark_ablation.txt"
+        [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+    fi
 else
     echo "model-level benchmarks skipped: needs CUDA and $PYLIB (bash tools/make_gpu_pylib.sh)" \
         | tee "$OUT/benchmark_skipped.txt"
 fi
 
-timeout "$(limit 150)" "$PYTHON" tools/tune_kernels.py --json "$OUT/tune_kernels.json" 2>&1 \
-    | tee "$OUT/tune_kernels.txt"
-rc=${PIPESTATUS[0]}
-[ "$rc" -eq 0 ] || [ "$rc" -eq 2 ] || status=1
+if want tune; then
+    timeout "$(limit 150)" "$PYTHON" tools/tune_kernels.py --json "$OUT/tune_kernels.json" \
+        2>&1 | tee "$OUT/tune_kernels.txt"
+    rc=${PIPESTATUS[0]}
+    [ "$rc" -eq 0 ] || [ "$rc" -eq 2 ] || status=1
+fi
 echo "gpu_check: results in $OUT (exit status $status)"
 exit $status
