@@ -33,6 +33,17 @@ def run_tool(script: str, *args: str, timeout: float = 600, check: bool = True, 
     return proc
 
 
+def tool_main(script: str):
+    """``main(argv)`` of ``tools/<script>``, loaded in this process: the same code as the tool's
+    process after the interpreter's start (~4 s less per call)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f'tools_{Path(script).stem}', REPO / 'tools' /
+                                                  script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
 @pytest.fixture
 def tool():
     return run_tool

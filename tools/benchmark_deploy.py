@@ -1,9 +1,10 @@
 """VSSD backbone on the CPU along the deployment paths, side by side in one run: the release's
-formulation, eager vssd_mm, torch.compile (Inductor) and onnxruntime; ms per batch and the ratio to
-the release's formulation (lower is faster).
+forward (its layout and NC-SSD formulation, same weights), eager vssd_mm, torch.compile (Inductor)
+and onnxruntime; ms per batch (median of rounds) and the ratio to the release (lower is faster).
 
     python tools/benchmark_deploy.py [--arch tiny] [--shape 512 512] [--threads 2]
                                      [--paths release eager compile onnxruntime] [--iters 3]
+                                     [--rounds 3]
 """
 import argparse
 
@@ -21,18 +22,22 @@ def main(argv=None):
     parser.add_argument('--threads', type=int, default=2, help='torch (and onnxruntime) threads')
     parser.add_argument('--paths', nargs='+', choices=PATHS, default=list(PATHS))
     parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument('--iters', type=int, default=3)
+    parser.add_argument('--iters', type=int, default=3, help='timed batches per path and round')
+    parser.add_argument('--rounds', type=int, default=3,
+                        help='each round times every path once; rows are medians of rounds')
     args = parser.parse_args(argv)
     filter_known_warnings()
     if 'release' not in args.paths:
         parser.error('--paths must include release (the ratios are to it)')
     torch.set_num_threads(args.threads)
-    rows = measure(args.arch, args.shape, args.batch_size, args.paths, args.warmup, args.iters)
+    rows = measure(args.arch, args.shape, args.batch_size, args.paths, args.warmup, args.iters,
+                   args.rounds)
     print(f'VSSD-{args.arch} backbone, {args.batch_size} x 3 x {args.shape[0]} x {args.shape[1]}, '
-          f'CPU, {args.threads} threads, torch {torch.__version__}')
-    print(f'{"path":12s} {"mode":10s} {"ms/batch":>10s} {"x release":>10s}')
+          f'CPU, {args.threads} threads, torch {torch.__version__}, median of {args.rounds} rounds')
+    print(f'{"path":12s} {"mode":10s} {"ms/batch":>10s} {"x release":>10s}  rounds (ms)')
     for r in sorted(rows, key=lambda r: (r.mode, PATHS.index(r.path))):
-        print(f'{r.path:12s} {r.mode:10s} {r.ms:10.0f} {r.ratio:10.2f}')
+        print(f'{r.path:12s} {r.mode:10s} {r.ms:10.0f} {r.ratio:10.2f}  '
+              + ' / '.join(f'{ms:.0f}' for ms in r.rounds))
 
 
 if __name__ == '__main__':

@@ -486,3 +486,28 @@ def test_simple_stem_and_downsample_keys_and_grids():
     maps = model.eval()(torch.randn(1, 3, 70, 100))
     assert [m.shape[2:] for m in maps] == [(17, 25), (9, 13), (5, 7), (3, 4)]
     assert [m.shape[2:] for m in model(torch.zeros(0, 3, 70, 100))] == [m.shape[2:] for m in maps]
+
+
+@pytest.mark.parametrize('training', [True, False], ids=['train', 'eval'])
+@pytest.mark.parametrize('batch', [1, 2])
+def test_channels_last_cpu_path_gradients_equal_float64(batch, training):
+    # float32 on the CPU takes the channels-last token path (layout.channels_last_tokens), float64
+    # the dense maps the finite-difference test above checks: the same gradients for the input
+    # and every parameter (BatchNorm's batch-1 fault on channels-last strides: ~40 % off)
+    torch.manual_seed(0)
+    model = VSSD(arch='micro', drop_path_rate=0., out_indices=(0, 1, 2, 3)).train(training)
+    image = torch.randn(batch, 3, 64, 96)
+    weights = [torch.randn(batch, c, 64 // 2 ** (i + 2), 96 // 2 ** (i + 2))
+               for i, c in enumerate((48, 96, 192, 384))]
+
+    def gradients(dtype):
+        model.to(dtype).zero_grad()
+        x = image.to(dtype, copy=True).requires_grad_()
+        sum((o * w.to(dtype)).sum() for o, w in zip(model(x), weights)).backward()
+        return [x.grad] + [p.grad for p in model.parameters()]
+    got, want = gradients(torch.float32), gradients(torch.float64)
+    # gradients that are zero in exact arithmetic (a conv bias before a training BatchNorm) are
+    # float32 rounding noise: measured against a thousandth of the largest gradient
+    floor = 1e-3 * max(w.abs().max() for w in want)
+    for g, w in zip(got, want):
+        assert (g.double() - w).abs().max() <= 1e-3 * max(w.abs().max(), floor)

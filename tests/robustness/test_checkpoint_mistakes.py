@@ -1,11 +1,14 @@
 """User mistakes with checkpoints, through the real tools: each ends with one actionable 'error:'
-line on stderr, no traceback, no metrics and nothing written to the work dir."""
+line on stderr, no traceback, no metrics and nothing written to the work dir. Every case runs
+through the tool's main() in this process; three of them also through the tool's process (exit
+status, stderr, no traceback)."""
 import pickle
+import warnings
 
 import pytest
 import torch
 
-from conftest import REPO, run_tool
+from conftest import REPO, run_tool, tool_main
 
 CONFIG = REPO / 'configs' / 'mmpretrain' / 'demo' / 'vssd_t_demo.py'  # VSSD-T, 3 classes
 
@@ -68,17 +71,45 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize('args, expected', CASES,
-                         ids=[f'{a[0]}-{a[-1]}' for a, _ in CASES])
+PROCESS_CASES = [CASES[0], CASES[5], CASES[9]]   # missing, pickled objects, train.py --resume
+
+
+def _assert_one_actionable_line(errors, expected):
+    assert len(errors) == 1, errors
+    for text in expected:
+        assert text in errors[0], (text, errors[0])
+
+
+@pytest.mark.parametrize('args, expected', PROCESS_CASES,
+                         ids=[f'{a[0]}-{a[-1]}' for a, _ in PROCESS_CASES])
 def test_mistake_is_one_actionable_line(workspace, args, expected):
     work_dir = workspace / f'work_{args[0]}_{args[-1]}'
     proc = run_tool(*args, '--work-dir', work_dir, cwd=workspace, check=False)
     assert proc.returncode != 0
     assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
-    errors = [line for line in proc.stderr.splitlines() if line.startswith('error:')]
-    assert len(errors) == 1, proc.stderr[-3000:]
-    for text in expected:
-        assert text in errors[0], (text, errors[0])
+    _assert_one_actionable_line(
+        [line for line in proc.stderr.splitlines() if line.startswith('error:')], expected)
     assert 'weights_only=False' not in proc.stderr
     assert 'accuracy' not in proc.stdout + proc.stderr
+    assert not work_dir.exists()
+
+
+@pytest.fixture(scope='module')
+def mains():
+    return {name: tool_main(name) for name in ('test.py', 'train.py')}
+
+
+@pytest.mark.parametrize('args, expected', CASES, ids=[f'{a[0]}-{a[-1]}' for a, _ in CASES])
+def test_main_stops_at_the_mistake(mains, workspace, monkeypatch, capsys, args, expected):
+    monkeypatch.chdir(workspace)
+    work_dir = workspace / f'work_main_{args[0]}_{args[-1]}'
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(SystemExit) as stop:
+        warnings.simplefilter('always')   # every warning, also one an earlier case raised
+        mains[args[0]]([*map(str, args[1:]), '--work-dir', str(work_dir)])
+    printed = capsys.readouterr()
+    _assert_one_actionable_line([line for line in [str(stop.value.code), *printed.err.splitlines()]
+                                 if line.startswith('error:')], expected)
+    assert not any('weights_only=False' in str(w.message) for w in caught)
+    assert 'weights_only=False' not in printed.err
+    assert 'accuracy' not in printed.out + printed.err
     assert not work_dir.exists()

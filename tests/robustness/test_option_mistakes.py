@@ -2,7 +2,7 @@
 the nearest valid key, before anything is written; valid options pass untouched."""
 import pytest
 
-from conftest import REPO, run_tool
+from conftest import REPO, run_tool, tool_main
 
 CLS = REPO / 'configs' / 'mmpretrain' / 'demo' / 'vssd_t_demo.py'
 DET = REPO / 'configs' / 'mmdet' / 'mask_rcnn_vssd_t_1x.py'
@@ -65,11 +65,7 @@ def test_bad_option_is_one_line_before_anything_is_written(tmp_path, tool_name, 
 
 @pytest.fixture(scope='module')
 def train_main():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('tools_train', REPO / 'tools' / 'train.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return tool_main('train.py')
 
 
 @pytest.mark.parametrize('config, option, expected', CASES, ids=[c[1] for c in CASES])
@@ -110,12 +106,25 @@ def demo_data(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize('option, expected', VALUE_CASES, ids=[c[0] for c in VALUE_CASES])
-def test_bad_value_is_one_line_before_the_runner(demo_data, option, expected):
-    work = demo_data / f'work_{option.split("=")[0]}'
+def test_bad_value_is_one_line_before_the_runner(demo_data):
+    option, expected = VALUE_CASES[0]
+    work = demo_data / 'work_process'
     proc = run_tool('train.py', CLS, '--work-dir', work, '--cfg-options', option, cwd=demo_data,
                     check=False)
     assert proc.returncode != 0 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
     errors = [line for line in proc.stderr.splitlines() if line.startswith('error:')]
+    assert len(errors) == 1 and expected in errors[0], errors
+    assert not work.exists()
+
+
+@pytest.mark.parametrize('option, expected', VALUE_CASES, ids=[c[0] for c in VALUE_CASES])
+def test_train_main_stops_at_a_bad_value(train_main, demo_data, monkeypatch, capsys, option,
+                                         expected):
+    monkeypatch.chdir(demo_data)
+    work = demo_data / f'work_{option.split("=")[0]}'
+    with pytest.raises(SystemExit) as stop:
+        train_main([str(CLS), '--work-dir', str(work), '--cfg-options', option])
+    printed = capsys.readouterr().err.splitlines()
+    errors = [line for line in [str(stop.value.code), *printed] if line.startswith('error:')]
     assert len(errors) == 1 and expected in errors[0], errors
     assert not work.exists()

@@ -1,45 +1,48 @@
 """The VSSD backbone's speed along the deployment paths, side by side in one process: the
 release's formulation, eager vssd_mm, torch.compile (Inductor) and onnxruntime.
 
-"Release formulation" is this model with the release's NC-SSD swapped back in: per-head matmuls on
-permuted copies (``vssd_mm.ops.nc_ssd.benchmark.official_formulation``) instead of the reference's
-einsums. Same weights, same numbers.
+"Release" is the release's forward as its layer-by-layer definition gives it
+(``release_forward``: token layout with transposed copies around every convolution, NC-SSD as
+per-head matmuls on permuted copies), run on this model's own parameters: same weights, same
+numbers (tests/models/test_official_parity.py), the layout and formulation of the release.
 """
-import contextlib
 import os
+import statistics
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator, List, Sequence
+from typing import Callable, List, Sequence
 
 import torch
 from torch import nn
 
 from ..models import VSSD
-from ..models.layers import nc_ssd_mixer
-from ..ops.nc_ssd.benchmark import official_formulation
+from .release_forward import release_forward
 
 PATHS = ('release', 'eager', 'compile', 'onnxruntime')
 
 
-@contextlib.contextmanager
-def release_formulation() -> Iterator[None]:
-    """Inside: VSSD's mixers compute NC-SSD in the release's formulation."""
-    saved = nc_ssd_mixer.nc_ssd
-    nc_ssd_mixer.nc_ssd = lambda x, w, B, C, D, backend='auto': official_formulation(
-        x, w, B.flatten(2), C.flatten(2), D)
-    try:
-        yield
-    finally:
-        nc_ssd_mixer.nc_ssd = saved
+class ReleaseForward(nn.Module):
+    """``release_forward`` on ``model``'s live parameters and buffers: the four out-norm maps,
+    BatchNorm in the mode of ``model`` (gradients reach ``model``'s parameters)."""
+
+    def __init__(self, model: VSSD, arch: str):
+        super().__init__()
+        self.model, self.arch = model, arch
+
+    def forward(self, image: torch.Tensor) -> List[torch.Tensor]:
+        weights = {**dict(self.model.named_buffers()), **dict(self.model.named_parameters())}
+        maps, _ = release_forward(weights, image, self.arch, training=self.model.training)
+        return maps
 
 
 @dataclass
 class Row:
     path: str
     mode: str          # 'inference' | 'training'
-    ms: float          # per batch, mean of the timed iterations
-    ratio: float       # ms / the release formulation's ms in this run (lower is faster)
+    ms: float          # per batch: median over rounds of each round's mean
+    ratio: float       # ms / the release's ms in this run (lower is faster)
+    rounds: List[float]  # each round's mean ms
 
 
 def _mean_ms(step: Callable[[], object], warmup: int, iters: int) -> float:
@@ -51,10 +54,19 @@ def _mean_ms(step: Callable[[], object], warmup: int, iters: int) -> float:
     return (time.perf_counter() - start) / iters * 1e3
 
 
-def _training_step(model: nn.Module, image: torch.Tensor) -> Callable[[], None]:
+def _inference_step(model: VSSD, runner: nn.Module, image: torch.Tensor) -> Callable[[], None]:
     def step():
+        model.eval()
+        with torch.no_grad():
+            runner(image)
+    return step
+
+
+def _training_step(model: VSSD, runner: nn.Module, image: torch.Tensor) -> Callable[[], None]:
+    def step():
+        model.train()
         model.zero_grad(set_to_none=True)
-        sum(out.float().square().mean() for out in model(image)).backward()
+        sum(out.float().square().mean() for out in runner(image)).backward()
     return step
 
 
@@ -71,30 +83,38 @@ def _onnxruntime_session(model: nn.Module, image: torch.Tensor, folder: str):
 
 
 def measure(arch: str = 'tiny', shape: Sequence[int] = (512, 512), batch: int = 1,
-            paths: Sequence[str] = PATHS, warmup: int = 1, iters: int = 3) -> List[Row]:
+            paths: Sequence[str] = PATHS, warmup: int = 1, iters: int = 3,
+            rounds: int = 1) -> List[Row]:
     """ms per batch of each path, inference and (except onnxruntime) a training step (forward,
-    backward of a scalar on all four maps; no optimizer), on the CPU."""
+    backward of a scalar on all four maps; no optimizer), on the CPU. Each round times every
+    path once (``warmup`` untimed + ``iters`` timed batches), so a slow spell of the machine
+    reaches all paths alike; a row is the median of its rounds."""
     torch.manual_seed(0)
     model = VSSD(arch=arch, drop_path_rate=0., out_indices=(0, 1, 2, 3))
     image = torch.randn(batch, 3, *shape)
-    times = {}
-    for path in paths:
-        if path == 'onnxruntime':
-            model.eval()
-            with tempfile.TemporaryDirectory() as folder:
+    steps = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for path in paths:
+            if path == 'onnxruntime':
+                model.eval()
                 session = _onnxruntime_session(model, image, folder)
                 feed = {'image': image.numpy()}
-                times[path, 'inference'] = _mean_ms(lambda: session.run(None, feed),
-                                                    warmup, iters)
-            continue
-        runner = torch.compile(model) if path == 'compile' else model
-        context = release_formulation if path == 'release' else contextlib.nullcontext
-        with context():
-            model.eval()
-            with torch.no_grad():
-                times[path, 'inference'] = _mean_ms(lambda: runner(image), warmup, iters)
-            model.train()
-            times[path, 'training'] = _mean_ms(_training_step(runner, image), warmup, iters)
-    base = {mode: times.get(('release', mode)) for mode in ('inference', 'training')}
-    return [Row(path, mode, ms, ms / base[mode] if base[mode] else float('nan'))
-            for (path, mode), ms in times.items()]
+                steps[path, 'inference'] = lambda: session.run(None, feed)
+                continue
+            if path == 'release':
+                runner = ReleaseForward(model, arch)
+            else:
+                runner = torch.compile(model) if path == 'compile' else model
+            steps[path, 'inference'] = _inference_step(model, runner, image)
+            steps[path, 'training'] = _training_step(model, runner, image)
+        times = {key: [] for key in steps}
+        for _ in range(rounds):
+            for key, step in steps.items():
+                times[key].append(_mean_ms(step, warmup, iters))
+    base = {mode: statistics.median(ms) for (path, mode), ms in times.items() if path == 'release'}
+    rows = []
+    for (path, mode), ms in times.items():
+        median = statistics.median(ms)
+        rows.append(Row(path, mode, median, median / base[mode] if mode in base
+                        else float('nan'), ms))
+    return rows

@@ -5,7 +5,7 @@ import torch
 from mmcv.cnn.bricks import DropPath
 from torch import nn
 
-from .layout import map_to_tokens, tokens_to_map
+from .layout import depthwise_conv_on_tokens
 
 
 class Mlp(nn.Module):
@@ -29,7 +29,7 @@ class DepthwisePositionEncoding(nn.Conv2d):
         super().__init__(dim, dim, 3, padding=1, groups=dim)
 
     def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
-        return x + map_to_tokens(super().forward(tokens_to_map(x, hw)))
+        return x + depthwise_conv_on_tokens(super().forward, x, hw)
 
 
 class VSSDBlock(nn.Module):

@@ -6,9 +6,10 @@ Key names follow the official release (``patch_embed.conv1.conv.weight``,
 from typing import Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .layout import map_to_tokens, tokens_to_map
+from .layout import channels_last_tokens, map_to_tokens, tokens_to_map
 
 
 class ConvLayer(nn.Module):
@@ -74,7 +75,19 @@ class Downsample(nn.Module):
             ConvLayer(hidden, out_dim, 1, act=False))
 
     def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        if channels_last_tokens(x):
+            return self._forward_on_tokens(x, hw)
         x = self.conv(tokens_to_map(x, hw))
+        return map_to_tokens(x), tuple(x.shape[2:])
+
+    def _forward_on_tokens(self, x, hw):
+        """The same maths with the 1x1 convolutions as linears on channels-last tokens; the
+        BatchNorm gets a dense map (its CPU backward is wrong on channels-last strides)."""
+        expand, depthwise, project = self.conv
+        x = F.relu(F.linear(x, expand.conv.weight.flatten(1), expand.conv.bias))
+        x = depthwise(x.unflatten(1, hw).permute(0, 3, 1, 2))
+        x = F.linear(x.permute(0, 2, 3, 1), project.conv.weight.flatten(1), project.conv.bias)
+        x = project.norm(x.permute(0, 3, 1, 2).contiguous())
         return map_to_tokens(x), tuple(x.shape[2:])
 
 

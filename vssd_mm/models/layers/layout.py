@@ -8,8 +8,14 @@ have the same kind of fault at batch size 1 in their convolution + BatchNorm bac
 gradient tests of tests/models/test_vssd.py check both against finite differences.
 Dense maps (not a strided view of the tokens) also let Inductor lower the depthwise convolution
 with dynamic H x W.
+
+Eager CPU runs in float32/bfloat16 are the exception where no BatchNorm backward sees the
+strides (``channels_last_tokens``): the block's depthwise convolutions read the tokens' own memory
+as a channels-last map (``depthwise_conv_on_tokens``, no copy in or out), and the downsampling's
+1x1 convolutions run as linears on the tokens (``Downsample``); oneDNN's channels-last kernels
+are faster there, and two copies per convolution go away.
 """
-from typing import Tuple
+from typing import Callable, Tuple
 
 import torch
 
@@ -35,3 +41,20 @@ def tokens_to_map(x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
 def map_to_tokens(x: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) -> (B, H*W, C), a view; the gradient reaches ``x`` dense NCHW."""
     return _DenseGradient.apply(x).flatten(2).transpose(1, 2)
+
+
+def channels_last_tokens(x: torch.Tensor) -> bool:
+    """Whether convolutions on the tokens ``x`` take them as channels-last maps: eager, on the
+    CPU, float32/bfloat16 (oneDNN). Graphs (Inductor's dynamic H x W lowering wants dense maps),
+    CUDA and float64 keep dense NCHW maps."""
+    return (x.device.type == 'cpu' and x.dtype in (torch.float32, torch.bfloat16)
+            and not torch.compiler.is_compiling() and not torch.jit.is_tracing())
+
+
+def depthwise_conv_on_tokens(conv: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                             hw: Tuple[int, int]) -> torch.Tensor:
+    """``conv`` (maps (B, C, H, W) -> (B, C, H, W), no BatchNorm) on tokens (B, H*W, C) -> tokens,
+    through a channels-last view of the tokens where ``channels_last_tokens``, else dense maps."""
+    if not channels_last_tokens(x):
+        return map_to_tokens(conv(tokens_to_map(x, hw)))
+    return conv(x.unflatten(1, hw).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).flatten(1, 2)

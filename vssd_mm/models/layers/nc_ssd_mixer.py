@@ -11,7 +11,7 @@ from torch import nn
 from ...ops import nc_ssd
 from ...ops.causal_ssd import bidirectional_ssd_reference, causal_ssd_reference
 from ...ops.nc_ssd import BACKENDS
-from .layout import map_to_tokens, tokens_to_map
+from .layout import depthwise_conv_on_tokens
 
 SCANS = ('nc_ssd', 'causal_ssd', 'bi_ssd')
 
@@ -87,7 +87,7 @@ class NCSSDMixer(nn.Module):
         groups_n = self.ngroups * self.d_state
         z, xbc, dt = self.in_proj(x).split([self.inner, self.inner + 2 * groups_n, self.num_heads],
                                            dim=-1)
-        xbc = map_to_tokens(self.act(self.conv2d(tokens_to_map(xbc, hw))))
+        xbc = depthwise_conv_on_tokens(lambda m: self.act(self.conv2d(m)), xbc, hw)
         values, keys, queries = xbc.split([self.inner, groups_n, groups_n], dim=-1)
         values = values.reshape(batch, tokens, self.num_heads, self.headdim)
         keys = keys.reshape(batch, tokens, self.ngroups, self.d_state)
