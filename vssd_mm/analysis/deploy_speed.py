@@ -1,5 +1,5 @@
 """The VSSD backbone's speed along the deployment paths, side by side in one process: the
-release's formulation, eager vssd_mm, torch.compile (Inductor) and onnxruntime.
+release's forward, eager vssd_mm, torch.compile (Inductor) and onnxruntime.
 
 "Release" is the release's forward as its layer-by-layer definition gives it
 (``release_forward``: token layout with transposed copies around every convolution, NC-SSD as

@@ -81,8 +81,9 @@ class Downsample(nn.Module):
         return map_to_tokens(x), tuple(x.shape[2:])
 
     def _forward_on_tokens(self, x, hw):
-        """The same maths with the 1x1 convolutions as linears on channels-last tokens; the
-        BatchNorm gets a dense map (its CPU backward is wrong on channels-last strides)."""
+        """The same maths with the 1x1 convolutions as linears on channels-last tokens. The
+        BatchNorm still gets a dense map, as on the dense path (layout.py: its CPU backward's
+        batch-1 fault on strided layouts)."""
         expand, depthwise, project = self.conv
         x = F.relu(F.linear(x, expand.conv.weight.flatten(1), expand.conv.bias))
         x = depthwise(x.unflatten(1, hw).permute(0, 3, 1, 2))
