@@ -40,13 +40,15 @@ class NCSSDMixer(nn.Module):
             dt = softplus(dt + dt_bias), A = -exp(A_log), head h reading group h // (H / G)) and
             'bi_ssd' (heads and groups halved, the second half scanned in reverse; ngroups even).
             Same parameters and state-dict keys in every case.
+        chunk_size: tokens per chunk of the causal scans (tiling only, the result does not
+            depend on it); 256 as the release's ``ssd_chunk_size``. NC-SSD does not chunk.
     """
 
     def __init__(self, dim: int, num_heads: int, d_state: int = 64, expansion: int = 2,
                  ngroups: int = 1, positive_weights: bool = True, dt_min: float = 1e-3,
                  dt_max: float = 0.1, dt_init_floor: float = 1e-4,
                  A_init_range: Tuple[float, float] = (1., 16.), backend: str = 'auto',
-                 scan: str = 'nc_ssd'):
+                 scan: str = 'nc_ssd', chunk_size: int = 256):
         super().__init__()
         if scan not in SCANS:
             raise ValueError(f'SSD mixer: scan must be one of {SCANS}, got {scan!r}')
@@ -54,7 +56,7 @@ class NCSSDMixer(nn.Module):
             raise ValueError(f'Bi-SSD splits heads and groups in halves: num_heads ({num_heads}) '
                              f'and ngroups ({ngroups}) must be even; set ngroups=2 in the arch '
                              'dict, as the release did')
-        self.scan = scan
+        self.scan, self.chunk_size = scan, chunk_size
         if backend not in BACKENDS:
             raise ValueError(f'NC-SSD: backend must be one of {BACKENDS}, got {backend!r}')
         self.backend = backend
@@ -100,6 +102,7 @@ class NCSSDMixer(nn.Module):
         else:
             scan = causal_ssd_reference if self.scan == 'causal_ssd' else \
                 bidirectional_ssd_reference
-            y = scan(values, delta, -torch.exp(self.A_log.float()), keys, queries, self.D)
+            y = scan(values, delta, -torch.exp(self.A_log.float()), keys, queries, self.D,
+                     chunk_size=self.chunk_size)
         y = self.norm(y.reshape(batch, tokens, self.inner)) * z
         return self.out_proj(y)
