@@ -13,10 +13,10 @@
 #      fp16 AMP training at batch 128, the NC-SSD : SSD : Bi-SSD speed ratios (also needs $PYLIB),
 #   7. tools/tune_kernels.py: every candidate launch setting timed (last: it gets the time left).
 # $PARTS picks parts 2-7 by name (default all: tests kernels op model ablation tune); part 1
-# always runs. Parts 1-4 and 7 need only torch + triton + pytest (the device machine has no mm* packages). Each
-# part's output goes to a file in $OUT (default work_dirs/gpu_check); each part has a time limit
-# (seconds, scaled by $LIMIT_SCALE) so one hang cannot take the others' time. Arguments go to
-# benchmark_op.py.
+# always runs. Parts 1-4 and 7 need only torch + triton + pytest (the device machine has no mm*
+# packages). Each part's output goes to a file in $OUT (default work_dirs/gpu_check); each part
+# has a time limit (seconds, scaled by $LIMIT_SCALE) so one hang cannot take the others' time.
+# Arguments go to benchmark_op.py.
 #   bash tools/gpu_check.sh                      # on the GPU machine
 #   OUT=RESULTS bash tools/gpu_check.sh; tar czf "$DEVICE_OUT/gpu_check.tgz" RESULTS
 #                                                # the device tool brings back 8 files at most:
@@ -65,33 +65,33 @@ want op && for dtype in float16 bfloat16 float32; do
 done
 
 has_cuda() { "$PYTHON" -c 'import torch, sys; sys.exit(not torch.cuda.is_available())'; }
-if ! { want model || want ablation; }; then
-    :
-elif [ -d "$PYLIB" ] && has_cuda; then
-    pylib_path="$PYTHONPATH:$(cd "$PYLIB" && pwd)"
-    want model && for run in "128 224 224" "2 800 1344"; do
-        read -r batch height width <<< "$run"
-        for backend in triton torch; do
-            PYTHONPATH="$pylib_path" timeout "$(limit 90)" "$PYTHON" \
-                tools/benchmark.py configs/mmpretrain/vssd_t_8xb128_in1k.py --device cuda \
-                --batch-size "$batch" --shape "$height" "$width" --amp both \
-                --out-dir "$OUT/benchmark" \
-                --cfg-options model.backbone.nc_ssd_backend=$backend 2>&1 \
-                | tee "$OUT/benchmark_vssd_t_${batch}x${height}x${width}_$backend.txt"
-            [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+if want model || want ablation; then
+    if [ -d "$PYLIB" ] && has_cuda; then
+        pylib_path="$PYTHONPATH:$(cd "$PYLIB" && pwd)"
+        want model && for run in "128 224 224" "2 800 1344"; do
+            read -r batch height width <<< "$run"
+            for backend in triton torch; do
+                PYTHONPATH="$pylib_path" timeout "$(limit 90)" "$PYTHON" \
+                    tools/benchmark.py configs/mmpretrain/vssd_t_8xb128_in1k.py --device cuda \
+                    --batch-size "$batch" --shape "$height" "$width" --amp both \
+                    --out-dir "$OUT/benchmark" \
+                    --cfg-options model.backbone.nc_ssd_backend=$backend 2>&1 \
+                    | tee "$OUT/benchmark_vssd_t_${batch}x${height}x${width}_$backend.txt"
+                [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+            done
         done
-    done
-    if want ablation; then
-        # the paper's setting: fp16 AMP, batch 128
-        PYTHONPATH="$pylib_path" timeout "$(limit 240)" "$PYTHON" \
-            tools/benchmark_ablation.py --device cuda --amp --batch-size 128 --rounds 3 \
-            --warmup 2 --iters 5 --out-dir "$OUT/benchmark" 2>&1 \
-            | tee "$OUT/benchmark_ablation.txt"
-        [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+        if want ablation; then
+            # the paper's setting: fp16 AMP, batch 128
+            PYTHONPATH="$pylib_path" timeout "$(limit 240)" "$PYTHON" \
+                tools/benchmark_ablation.py --device cuda --amp --batch-size 128 --rounds 3 \
+                --warmup 2 --iters 5 --out-dir "$OUT/benchmark" 2>&1 \
+                | tee "$OUT/benchmark_ablation.txt"
+            [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+        fi
+    else
+        echo "model-level benchmarks skipped: needs CUDA and $PYLIB" \
+            "(bash tools/make_gpu_pylib.sh)" | tee "$OUT/benchmark_skipped.txt"
     fi
-else
-    echo "model-level benchmarks skipped: needs CUDA and $PYLIB (bash tools/make_gpu_pylib.sh)" \
-        | tee "$OUT/benchmark_skipped.txt"
 fi
 
 if want tune; then

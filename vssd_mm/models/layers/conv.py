@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layout import channels_last_tokens, map_to_tokens, tokens_to_map
+from .layout import (channels_last_tokens, map_to_tokens, tokens_as_channels_last_map,
+                     tokens_to_map)
 
 
 class ConvLayer(nn.Module):
@@ -86,7 +87,7 @@ class Downsample(nn.Module):
         batch-1 fault on strided layouts)."""
         expand, depthwise, project = self.conv
         x = F.relu(F.linear(x, expand.conv.weight.flatten(1), expand.conv.bias))
-        x = depthwise(x.unflatten(1, hw).permute(0, 3, 1, 2))
+        x = depthwise(tokens_as_channels_last_map(x, hw))
         x = F.linear(x.permute(0, 2, 3, 1), project.conv.weight.flatten(1), project.conv.bias)
         x = project.norm(x.permute(0, 3, 1, 2).contiguous())
         return map_to_tokens(x), tuple(x.shape[2:])

@@ -51,10 +51,15 @@ def channels_last_tokens(x: torch.Tensor) -> bool:
             and not torch.compiler.is_compiling() and not torch.jit.is_tracing())
 
 
+def tokens_as_channels_last_map(x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+    """(B, H*W, C) tokens -> (B, C, H, W), a view with channels-last strides (no copy)."""
+    return x.unflatten(1, hw).permute(0, 3, 1, 2)
+
+
 def depthwise_conv_on_tokens(conv: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
                              hw: Tuple[int, int]) -> torch.Tensor:
     """``conv`` (maps (B, C, H, W) -> (B, C, H, W), no BatchNorm) on tokens (B, H*W, C) -> tokens,
     through a channels-last view of the tokens where ``channels_last_tokens``, else dense maps."""
     if not channels_last_tokens(x):
         return map_to_tokens(conv(tokens_to_map(x, hw)))
-    return conv(x.unflatten(1, hw).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).flatten(1, 2)
+    return conv(tokens_as_channels_last_map(x, hw)).permute(0, 2, 3, 1).flatten(1, 2)
