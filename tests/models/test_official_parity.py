@@ -63,11 +63,13 @@ def test_classifier_logits_equal_the_official_forward():
     torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-8)
 
 
-def test_training_mode_maps_equal_the_official_forward():
-    """BatchNorm with batch statistics (the release forward as deploy_speed's training baseline)."""
-    model = _randomised(VSSD('micro', drop_path_rate=0.)).train().double()
-    x = torch.randn(2, 3, 64, 96, dtype=torch.float64)
-    ours = model(x)
+@pytest.mark.parametrize('dtype, tol', [(torch.float64, 1e-8), (torch.float32, 2e-4)])
+def test_training_mode_maps_equal_the_official_forward(dtype, tol):
+    """BatchNorm with batch statistics (the release forward as deploy_speed's training baseline);
+    float32 runs the channels-last token path with autograd recording."""
+    model = _randomised(VSSD('micro', drop_path_rate=0.)).train().to(dtype)
+    x = torch.randn(2, 3, 64, 96, dtype=dtype)
     want, _ = release_forward(model.state_dict(), x, 'micro', training=True)
+    ours = model(x)
     for got, exp in zip(ours, want):
-        torch.testing.assert_close(got, exp, rtol=1e-8, atol=1e-8)
+        torch.testing.assert_close(got, exp, rtol=tol, atol=tol * exp.abs().max())

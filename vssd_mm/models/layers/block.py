@@ -5,7 +5,7 @@ import torch
 from mmcv.cnn.bricks import DropPath
 from torch import nn
 
-from .layout import depthwise_conv_on_tokens
+from .layout import depthwise_conv_on_tokens, overwrite_in_place
 
 
 class Mlp(nn.Module):
@@ -19,7 +19,9 @@ class Mlp(nn.Module):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+        hidden = self.fc1(x)
+        hidden = torch.ops.aten.gelu_(hidden) if overwrite_in_place(x) else self.act(hidden)
+        return self.drop(self.fc2(self.drop(hidden)))
 
 
 class DepthwisePositionEncoding(nn.Conv2d):
@@ -29,7 +31,8 @@ class DepthwisePositionEncoding(nn.Conv2d):
         super().__init__(dim, dim, 3, padding=1, groups=dim)
 
     def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
-        return x + depthwise_conv_on_tokens(super().forward, x, hw)
+        encoding = depthwise_conv_on_tokens(super().forward, x, hw)
+        return encoding.add_(x) if overwrite_in_place(x) else x + encoding
 
 
 class VSSDBlock(nn.Module):
@@ -56,6 +59,11 @@ class VSSDBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
         x = self.cpe1(x, hw)
-        x = x + self.drop_path(self.attn(self.norm1(x), hw))
+        x = self._add_residual(x, self.drop_path(self.attn(self.norm1(x), hw)))
         x = self.cpe2(x, hw)
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        return self._add_residual(x, self.drop_path(self.mlp(self.norm2(x))))
+
+    @staticmethod
+    def _add_residual(x: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
+        # the branch (the mixer's or the MLP's output) is a fresh tensor that nothing else reads
+        return branch.add_(x) if overwrite_in_place(x) else x + branch

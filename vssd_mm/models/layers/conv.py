@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layout import (channels_last_tokens, map_to_tokens, tokens_as_channels_last_map,
-                     tokens_to_map)
+from .layout import (channels_last_tokens, map_to_tokens, overwrite_in_place,
+                     tokens_as_channels_last_map, tokens_to_map)
 
 
 class ConvLayer(nn.Module):
@@ -57,7 +57,8 @@ class Stem(nn.Module):
         x = self.conv2(x) + x
         x = self.conv3(x)
         height, width = x.shape[2:]
-        return map_to_tokens(x), (height, width)
+        tokens = map_to_tokens(x)
+        return (tokens.contiguous() if channels_last_tokens(tokens) else tokens), (height, width)
 
 
 class Downsample(nn.Module):
@@ -82,15 +83,18 @@ class Downsample(nn.Module):
         return map_to_tokens(x), tuple(x.shape[2:])
 
     def _forward_on_tokens(self, x, hw):
-        """The same maths with the 1x1 convolutions as linears on channels-last tokens. The
-        BatchNorm still gets a dense map, as on the dense path (layout.py: its CPU backward's
-        batch-1 fault on strided layouts)."""
+        """The same maths with the 1x1 convolutions as linears on channels-last tokens; dense
+        tokens out. The BatchNorm normalises the (B*h*w, 2D, 1, 1) map of the projected tokens:
+        the same statistics per channel as on (B, 2D, h, w), and a dense map, as on the dense
+        path (layout.py: its CPU backward's batch-1 fault on strided layouts)."""
         expand, depthwise, project = self.conv
-        x = F.relu(F.linear(x, expand.conv.weight.flatten(1), expand.conv.bias))
-        x = depthwise(tokens_as_channels_last_map(x, hw))
+        in_place = overwrite_in_place(x)
+        x = F.relu(F.linear(x, expand.conv.weight.flatten(1), expand.conv.bias), in_place)
+        x = F.relu(depthwise.conv(tokens_as_channels_last_map(x, hw)), in_place)
         x = F.linear(x.permute(0, 2, 3, 1), project.conv.weight.flatten(1), project.conv.bias)
-        x = project.norm(x.permute(0, 3, 1, 2).contiguous())
-        return map_to_tokens(x), tuple(x.shape[2:])
+        batch, height, width, channels = x.shape
+        x = project.norm(x.reshape(-1, channels, 1, 1))
+        return x.view(batch, height * width, channels), (height, width)
 
 
 class SimpleStem(nn.Module):

@@ -13,7 +13,11 @@ Eager CPU runs in float32/bfloat16 are the exception where no BatchNorm backward
 strides (``channels_last_tokens``): the block's depthwise convolutions read the tokens' own memory
 as a channels-last map (``depthwise_conv_on_tokens``, no copy in or out), and the downsampling's
 1x1 convolutions run as linears on the tokens (``Downsample``); oneDNN's channels-last kernels
-are faster there, and two copies per convolution go away.
+are faster there, and two copies per convolution go away. On that path the stem and every
+downsampling hand on dense (row-major) tokens: a transposed residual stream would make every
+LayerNorm copy its input (and its gradient) and every depthwise convolution see an NCHW map,
+oneDNN's slow layout for them. Without autograd, element-wise steps there also write into the
+fresh tensors they read (``overwrite_in_place``) instead of allocating new ones.
 """
 from typing import Callable, Tuple
 
@@ -49,6 +53,14 @@ def channels_last_tokens(x: torch.Tensor) -> bool:
     CUDA and float64 keep dense NCHW maps."""
     return (x.device.type == 'cpu' and x.dtype in (torch.float32, torch.bfloat16)
             and not torch.compiler.is_compiling() and not torch.jit.is_tracing())
+
+
+def overwrite_in_place(x: torch.Tensor) -> bool:
+    """Whether element-wise steps on ``x`` (an intermediate nothing else reads later) may write
+    into it: on the channels-last token path when autograd does not record. Under autograd they
+    may not: it would save a copy of an overwritten input (SiLU) or replay writes into views
+    (``CopySlices``), which costs more than the allocation it saves."""
+    return not torch.is_grad_enabled() and channels_last_tokens(x)
 
 
 def tokens_as_channels_last_map(x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:

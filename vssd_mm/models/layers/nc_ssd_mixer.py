@@ -11,7 +11,7 @@ from torch import nn
 from ...ops import nc_ssd
 from ...ops.causal_ssd import bidirectional_ssd_reference, causal_ssd_reference
 from ...ops.nc_ssd import BACKENDS
-from .layout import depthwise_conv_on_tokens
+from .layout import depthwise_conv_on_tokens, overwrite_in_place
 
 SCANS = ('nc_ssd', 'causal_ssd', 'bi_ssd')
 
@@ -80,7 +80,6 @@ class NCSSDMixer(nn.Module):
 
         self.in_proj = nn.Linear(dim, 2 * inner + 2 * ngroups * d_state + num_heads, bias=False)
         self.conv2d = nn.Conv2d(conv_dim, conv_dim, 3, padding=1, groups=conv_dim, bias=True)
-        self.act = nn.SiLU()
         self.norm = nn.LayerNorm(inner)
         self.out_proj = nn.Linear(inner, dim, bias=False)
 
@@ -89,7 +88,8 @@ class NCSSDMixer(nn.Module):
         groups_n = self.ngroups * self.d_state
         z, xbc, dt = self.in_proj(x).split([self.inner, self.inner + 2 * groups_n, self.num_heads],
                                            dim=-1)
-        xbc = depthwise_conv_on_tokens(lambda m: self.act(self.conv2d(m)), xbc, hw)
+        in_place = overwrite_in_place(x)
+        xbc = depthwise_conv_on_tokens(lambda m: F.silu(self.conv2d(m), in_place), xbc, hw)
         values, keys, queries = xbc.split([self.inner, groups_n, groups_n], dim=-1)
         values = values.reshape(batch, tokens, self.num_heads, self.headdim)
         keys = keys.reshape(batch, tokens, self.ngroups, self.d_state)
@@ -104,5 +104,6 @@ class NCSSDMixer(nn.Module):
                 bidirectional_ssd_reference
             y = scan(values, delta, -torch.exp(self.A_log.float()), keys, queries, self.D,
                      chunk_size=self.chunk_size)
-        y = self.norm(y.reshape(batch, tokens, self.inner)) * z
+        y = self.norm(y.reshape(batch, tokens, self.inner))
+        y = y.mul_(z) if in_place else y * z
         return self.out_proj(y)
