@@ -43,6 +43,55 @@ def test_benchmark_measures_detection_training_with_amp(tmp_path):
     assert rows[0].precision == 'bf16 autocast'
 
 
+def test_benchmark_adds_compiled_backbone_rows_to_the_same_table(tmp_path, capsys):
+    from conftest import tool_main
+    tool_main('benchmark.py')([
+        str(MICRO_CLS), '--shape', '64', '64', '--batch-size', '2', '--device', 'cpu',
+        '--amp', 'off', '--modes', 'inference', '--warmup', '1', '--iters', '1', '--compile',
+        '--out-dir', str(tmp_path)])
+    table = {line.split()[2]: line.split() for line in capsys.readouterr().out.splitlines()
+             if line.startswith('inference')}
+    (record_path, ) = tmp_path.glob('vssd_m_8xb128_in1k_*.json')
+    rows = json.loads(record_path.read_text())['rows']
+    assert [(r['backbone'], r['mode']) for r in rows] == [('eager', 'inference'),
+                                                          ('compile', 'inference')]
+    ms = {r['backbone']: r['ms_per_batch'] for r in rows}
+    assert table['eager'][5] == '1.00'  # the 'x eager' column
+    assert abs(float(table['compile'][5]) - ms['compile'] / ms['eager']) < 0.01
+
+
+def test_onnxruntime_backbone_gives_the_models_predictions(tmp_path):
+    """benchmark.py --onnxruntime (and benchmark_deploy.py) swap in the backbone exported to ONNX:
+    the classifier's test_step predicts what it predicts eagerly, at a size other than the traced
+    one; training is refused."""
+    import pytest
+
+    import vssd_mm  # noqa: F401
+    from mmengine.config import Config
+
+    from vssd_mm.analysis.model_builder import build_model, synthetic_batch
+    from vssd_mm.analysis.throughput import _swap_in_backbone, check_backbone_path
+    from vssd_mm.deploy.onnx_export import OnnxRuntimeBackbone
+    torch.manual_seed(0)
+    cfg = Config.fromfile(str(MICRO_CLS))
+    # one block per stage (every block exports alike; the export takes a third of micro's time)
+    cfg.model.backbone.arch = dict(embed_dim=48, depths=(1, 1, 1, 1), num_heads=(2, 4, 8, 16),
+                                   d_state=48)
+    model, scope = build_model(cfg)
+    model.eval()
+    data = synthetic_batch(scope, 2, 96, 64)
+    with torch.no_grad():
+        want = [s.pred_score for s in model.test_step(data)]
+    _swap_in_backbone(model, 'onnxruntime', synthetic_batch(scope, 1, 64, 96), str(tmp_path))
+    assert isinstance(model.backbone, OnnxRuntimeBackbone)
+    with torch.no_grad():
+        got = [s.pred_score for s in model.test_step(data)]
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="inference in float32 on the CPU"):
+        check_backbone_path('onnxruntime', 'cpu', False, ('training', ), 1)
+
+
 def test_erf_of_a_random_network_peaks_near_the_centre():
     torch.manual_seed(0)
     backbone = VSSD('micro')

@@ -70,18 +70,6 @@ def _training_step(model: VSSD, runner: nn.Module, image: torch.Tensor) -> Calla
     return step
 
 
-def _onnxruntime_session(model: nn.Module, image: torch.Tensor, folder: str):
-    import onnxruntime
-
-    from ..deploy.onnx_export import save_onnx
-    path = os.path.join(folder, 'vssd.onnx')
-    example = image.repeat(2, 1, 1, 1) if image.shape[0] == 1 else image
-    save_onnx(model, example, path, [f'stage{i}' for i in model.out_indices])
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    return onnxruntime.InferenceSession(path, options, providers=['CPUExecutionProvider'])
-
-
 def measure(arch: str = 'tiny', shape: Sequence[int] = (512, 512), batch: int = 1,
             paths: Sequence[str] = PATHS, warmup: int = 1, iters: int = 3,
             rounds: int = 1) -> List[Row]:
@@ -96,10 +84,9 @@ def measure(arch: str = 'tiny', shape: Sequence[int] = (512, 512), batch: int = 
     with tempfile.TemporaryDirectory() as folder:
         for path in paths:
             if path == 'onnxruntime':
-                model.eval()
-                session = _onnxruntime_session(model, image, folder)
-                feed = {'image': image.numpy()}
-                steps[path, 'inference'] = lambda: session.run(None, feed)
+                from ..deploy.onnx_export import OnnxRuntimeBackbone
+                runner = OnnxRuntimeBackbone(model, image, os.path.join(folder, 'vssd.onnx'))
+                steps[path, 'inference'] = _inference_step(model, runner, image)
                 continue
             if path == 'release':
                 runner = ReleaseForward(model, arch)

@@ -1,8 +1,11 @@
-"""Inference and training throughput (images/s) and peak memory of a config's model."""
+"""Inference and training throughput (images/s) and peak memory of a config's model, with its
+backbone run eagerly, through torch.compile (Inductor) or (inference, CPU) in onnxruntime."""
 import contextlib
 import ctypes
+import os.path as osp
 import resource
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from typing import List, Optional
@@ -12,11 +15,14 @@ from mmengine.config import Config
 
 from .model_builder import build_model, mmengine_warnings_only, synthetic_batch
 
+BACKBONES = ('eager', 'compile', 'onnxruntime')
+
 
 @dataclass
 class Measurement:
     mode: str                 # 'inference' | 'training'
     precision: str            # 'fp32' | 'fp16 autocast' | 'bf16 autocast'
+    backbone: str             # how the backbone ran: one of BACKBONES
     batch_size: int
     images_per_s: float
     ms_per_batch: float
@@ -67,19 +73,55 @@ def _peak_mib(device: torch.device) -> float:
     return peak / (2**20 if sys.platform == 'darwin' else 1024)
 
 
+def check_backbone_path(backbone: str, device: str, amp: bool, modes, warmup: int) -> None:
+    """A clear error for a combination ``measure`` cannot time."""
+    if backbone not in BACKBONES:
+        raise ValueError(f'backbone must be one of {BACKBONES}, got {backbone!r}')
+    if backbone == 'compile' and warmup < 1:
+        raise ValueError('the compiled backbone needs warmup >= 1: its first batch compiles')
+    if backbone == 'onnxruntime' and (torch.device(device).type != 'cpu' or amp
+                                      or 'training' in modes):
+        raise ValueError('the onnxruntime backbone runs inference in float32 on the CPU: use '
+                         "device 'cpu', no AMP and modes=('inference',)")
+
+
+def _swap_in_backbone(model, backbone: str, data: dict, folder: str) -> None:
+    """Make ``model`` run its backbone through ``backbone`` (the rest stays eager)."""
+    if backbone == 'compile':
+        model.backbone.compile()  # in place: parameter names (and the optimizer's) unchanged
+    elif backbone == 'onnxruntime':
+        from ..deploy.onnx_export import OnnxRuntimeBackbone
+        with torch.no_grad():
+            example = model.data_preprocessor(data, False)['inputs']
+        model.backbone = OnnxRuntimeBackbone(model.backbone, example,
+                                             osp.join(folder, 'backbone.onnx'))
+
+
 def measure(cfg: Config, shape, batch_size: int, device: str = 'cpu', amp: bool = False,
-            modes=('inference', 'training'), warmup: int = 2, iters: int = 5
-            ) -> List[Measurement]:
+            modes=('inference', 'training'), warmup: int = 2, iters: int = 5,
+            backbone: str = 'eager') -> List[Measurement]:
     """Time ``iters`` batches after ``warmup`` untimed ones, per mode.
 
     Inference: ``test_step`` (data preprocessing + ``predict``). Training: ``train_step`` with the
     config's optimizer wrapper (forward, loss, backward, step), on synthetic data of ``shape``.
+    ``backbone``: 'eager', 'compile' (``torch.compile`` of the backbone, compiled during the
+    warmup) or 'onnxruntime' (the backbone exported to ONNX and run by onnxruntime; inference,
+    float32, CPU).
     """
-    from mmengine.optim import build_optim_wrapper
+    check_backbone_path(backbone, device, amp, modes, warmup)
     dev = torch.device(device)
     model, scope = build_model(cfg)
     model.to(dev)
     data = synthetic_batch(scope, batch_size, *shape)
+    with tempfile.TemporaryDirectory() as folder:
+        _swap_in_backbone(model, backbone, data, folder)
+        return _time_modes(model, cfg, data, dev, amp, modes, warmup, iters, backbone)
+
+
+def _time_modes(model, cfg, data, dev, amp, modes, warmup, iters, backbone
+                ) -> List[Measurement]:
+    from mmengine.optim import build_optim_wrapper
+    batch_size = len(data['inputs'])
     results = []
     for mode in modes:
         cast, precision = _autocast(dev, amp)
@@ -106,7 +148,7 @@ def measure(cfg: Config, shape, batch_size: int, device: str = 'cpu', amp: bool 
             step()
         _sync(dev)
         seconds = (time.perf_counter() - start) / iters
-        results.append(Measurement(mode, precision, batch_size, batch_size / seconds,
+        results.append(Measurement(mode, precision, backbone, batch_size, batch_size / seconds,
                                    seconds * 1e3, _peak_mib(dev), _device_name(dev)))
     return results
 
@@ -122,7 +164,8 @@ def plot(measurements: List[Measurement], path: str, title: Optional[str] = None
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    labels = [f'{m.mode}\n{m.precision}' for m in measurements]
+    labels = [f'{m.mode}\n{m.precision}' + ('' if m.backbone == 'eager' else f'\n{m.backbone}')
+              for m in measurements]
     fig, ax = plt.subplots(figsize=(1.8 * len(labels) + 2, 3.5))
     bars = ax.bar(labels, [m.images_per_s for m in measurements], color='#4c72b0')
     ax.bar_label(bars, fmt='%.1f')
