@@ -105,6 +105,10 @@ def filter_known_warnings() -> None:
 
     setuptools 80 warns "pkg_resources is deprecated" each time mmengine resolves a
     ``mmdet::``/``mmseg::``/``mmpretrain::`` config base; the stack pins setuptools < 81 for it.
+    torch 2.13's own pytree code warns "`isinstance(treespec, LeafSpec)` is deprecated" while it
+    copies the specs of an exported program (ONNX export, onnxruntime benchmarks).
     """
     import warnings
     warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
+    warnings.filterwarnings('ignore', message=r'`isinstance\(treespec, LeafSpec\)` is deprecated',
+                            category=FutureWarning)

@@ -53,6 +53,8 @@ class Stem(nn.Module):
             ConvLayer(embed_dim * 4, embed_dim, 1, bias=False, act=False))
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        if channels_last_tokens(x):  # oneDNN's faster layout; the tokens then are a dense view
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.conv1(x)
         x = self.conv2(x) + x
         x = self.conv3(x)

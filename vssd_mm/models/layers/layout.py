@@ -9,15 +9,15 @@ gradient tests of tests/models/test_vssd.py check both against finite difference
 Dense maps (not a strided view of the tokens) also let Inductor lower the depthwise convolution
 with dynamic H x W.
 
-Eager CPU runs in float32/bfloat16 are the exception where no BatchNorm backward sees the
-strides (``channels_last_tokens``): the block's depthwise convolutions read the tokens' own memory
-as a channels-last map (``depthwise_conv_on_tokens``, no copy in or out), and the downsampling's
-1x1 convolutions run as linears on the tokens (``Downsample``); oneDNN's channels-last kernels
-are faster there, and two copies per convolution go away. On that path the stem and every
-downsampling hand on dense (row-major) tokens: a transposed residual stream would make every
-LayerNorm copy its input (and its gradient) and every depthwise convolution see an NCHW map,
-oneDNN's slow layout for them. Without autograd, element-wise steps there also write into the
-fresh tensors they read (``overwrite_in_place``) instead of allocating new ones.
+Eager CPU runs in float32/bfloat16 take another path (``channels_last_tokens``), where neither
+fault shows (float32; the gradient test at batch 1 and 2 covers it) and oneDNN's channels-last
+kernels are faster: the stem runs on channels-last maps; the block's depthwise convolutions read
+the tokens' own memory as a channels-last map (``depthwise_conv_on_tokens``, no copy in or out);
+the downsampling's 1x1 convolutions run as linears on the tokens (``Downsample``). The stem and
+every downsampling hand on dense (row-major) tokens: a transposed residual stream would make
+every LayerNorm copy its input (and its gradient) and every depthwise convolution see an NCHW
+map, oneDNN's slow layout for them. Without autograd, element-wise steps there also write into
+the fresh tensors they read (``overwrite_in_place``) instead of allocating new ones.
 """
 from typing import Callable, Tuple
 
