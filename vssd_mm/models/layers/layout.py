@@ -56,10 +56,11 @@ def channels_last_tokens(x: torch.Tensor) -> bool:
 
 
 def overwrite_in_place(x: torch.Tensor) -> bool:
-    """Whether element-wise steps on ``x`` (an intermediate nothing else reads later) may write
-    into it: on the channels-last token path when autograd does not record. Under autograd they
-    may not: it would save a copy of an overwritten input (SiLU) or replay writes into views
-    (``CopySlices``), which costs more than the allocation it saves."""
+    """Whether a layer computing on ``x`` may write its element-wise steps into the fresh
+    intermediates they read (never into ``x`` itself): on the channels-last token path when
+    autograd does not record. Under autograd it may not: autograd would save a copy of an
+    overwritten input (SiLU) or replay writes into views (``CopySlices``), which costs more than
+    the allocation saved."""
     return not torch.is_grad_enabled() and channels_last_tokens(x)
 
 
