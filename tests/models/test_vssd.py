@@ -547,3 +547,11 @@ def test_inference_writes_in_place_only_without_autograd_and_keeps_the_numbers()
     assert recorded[0].requires_grad and not layout.overwrite_in_place(recorded[0])
     for got, want in zip(fast, recorded):
         assert torch.equal(got, want)
+
+
+def test_stem_hands_on_dense_tokens_on_the_cpu_path():
+    # a transposed residual stream would make every LayerNorm copy and every CPE conv run NCHW
+    from vssd_mm.models.layers import Stem
+    for batch in (1, 2):
+        tokens, hw = Stem(3, 48)(torch.randn(batch, 3, 70, 90))
+        assert tokens.shape == (batch, 18 * 23, 48) and hw == (18, 23) and tokens.is_contiguous()

@@ -53,14 +53,13 @@ class Stem(nn.Module):
             ConvLayer(embed_dim * 4, embed_dim, 1, bias=False, act=False))
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
-        if channels_last_tokens(x):  # oneDNN's faster layout; the tokens then are a dense view
+        if channels_last_tokens(x):  # oneDNN's faster layout; the tokens are then a dense view
             x = x.contiguous(memory_format=torch.channels_last)
         x = self.conv1(x)
         x = self.conv2(x) + x
         x = self.conv3(x)
         height, width = x.shape[2:]
-        tokens = map_to_tokens(x)
-        return (tokens.contiguous() if channels_last_tokens(tokens) else tokens), (height, width)
+        return map_to_tokens(x), (height, width)
 
 
 class Downsample(nn.Module):
