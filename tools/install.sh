@@ -6,10 +6,18 @@
 #   VSSD_MM_VENV    the virtual environment to create or reuse (default: <checkout>/.venv)
 #   VSSD_MM_WHEELS  a directory with prebuilt wheels to prefer (default: <checkout>/../shared/wheels);
 #                   an mmcv wheel there is used only if its compiled ops load with the installed torch
+#                   (and, where CUDA ops are wanted, were compiled with torch's CUDA for the archs)
+#   VSSD_MM_CUDA_OPS  1: build mmcv's ops with CUDA; 0: CPU-only ops; unset: CUDA ops when torch is
+#                   a CUDA build and a GPU is visible
+#   TORCH_CUDA_ARCH_LIST  GPU archs of those CUDA ops (default: the visible GPUs', else
+#                   8.0;8.6;8.9;9.0+PTX)
+#   VSSD_MM_CUDA_TOOLKIT  system | packages: force the system nvcc, or CUDA's compiler from the
+#                   package registry (default: a system nvcc whose release matches torch's CUDA,
+#                   else the packages)
 #   PYTHON          the interpreter that creates the venv (default: python3)
 #
-# Only the venv and <checkout>/.cache (pip's cache, self-built wheels) are written, unless
-# PIP_CACHE_DIR points elsewhere.
+# Only the venv and <checkout>/.cache (pip's cache, self-built wheels, the packaged CUDA compiler)
+# are written, unless PIP_CACHE_DIR points elsewhere.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,7 +26,9 @@ WHEELS=${VSSD_MM_WHEELS:-$ROOT/../shared/wheels}
 [ -d "$WHEELS" ] && WHEELS=$(cd "$WHEELS" && pwd)
 PINS=$ROOT/requirements/stack.txt
 TEST_PINS=$ROOT/requirements/tests.txt
-BUILT_WHEELS=$ROOT/.cache/wheels     # mmcv wheels we compiled ourselves, reused on re-install
+BUILT_WHEELS=$ROOT/.cache/wheels     # mmcv wheels we compiled ourselves, a folder per build id
+MMCV_CUDA=$ROOT/vssd_mm/engine/mmcv_cuda.py        # run by path: vssd_mm is not installed yet
+CUDA_TOOLKIT=$ROOT/vssd_mm/engine/cuda_toolkit.py
 STAMP=$VENV/.vssd_mm_install_stamp
 # pip's download cache stays in the checkout too (nothing outside it and the venv is written)
 export PIP_CACHE_DIR=${PIP_CACHE_DIR:-$ROOT/.cache/pip}
@@ -31,8 +41,9 @@ die() { printf '\033[1;31m[install] ERROR:\033[0m %s\n' "$*" >&2; exit 1; }
 pin() { grep -E "^$1([=<>!~ ,]|$)" "$PINS" | head -n 1; }
 pinned_version() { pin "$1" | sed -E 's/^[^=]*==([^,;]*).*/\1/'; }
 
-stamp_of_inputs() {
-    cat "$PINS" "$TEST_PINS" "$ROOT/setup.py" "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1
+stamp_of_inputs() {  # the pins, this script and what this machine wants of mmcv's ops
+    { cat "$PINS" "$TEST_PINS" "$ROOT/setup.py" "${BASH_SOURCE[0]}" "$MMCV_CUDA"
+      "$PY" "$MMCV_CUDA" plan 2>&1 || true; } | sha256sum | cut -d' ' -f1
 }
 
 # ---------------------------------------------------------------- venv
@@ -83,13 +94,40 @@ PIPC=("${PIP[@]}" install --progress-bar off -c "$CONSTRAINTS")
 "${PIPC[@]}" --quiet "$(pin mmengine)" "$(pin numpy)"
 
 MMCV_VERSION=$(pinned_version mmcv)
-mmcv_ops_work() {
-    "$PY" - "$MMCV_VERSION" <<'EOF' 2>/dev/null
+# What this machine wants of mmcv's ops: "cuda 13.0 8.0;9.0", "cpu" (forced) or "any" (no GPU)
+PLAN=$("$PY" "$MMCV_CUDA" plan) || die "$("$PY" "$MMCV_CUDA" plan 2>&1 | tail -n 1)"
+BUILD_ID=$("$PY" "$MMCV_CUDA" build-id "$PLAN")
+CUOBJDUMP_DIR=""
+BUILD_ENV=()
+if [[ $PLAN == cuda* ]]; then
+    say "mmcv's ops are wanted with CUDA ($PLAN); finding a CUDA toolkit"
+    toolkit=$("$PY" "$CUDA_TOOLKIT" "$ROOT/.cache" "$ROOT/requirements") \
+        || die "no CUDA toolkit to build mmcv's CUDA ops with (message above)."
+    while IFS= read -r line; do
+        case $line in
+            CUOBJDUMP_DIR=*) CUOBJDUMP_DIR=${line#CUOBJDUMP_DIR=} ;;
+            *) BUILD_ENV+=("$line") ;;
+        esac
+    done <<< "$toolkit"
+    read -r _ _ ARCHS <<< "$PLAN"
+    BUILD_ENV+=("FORCE_CUDA=1" "TORCH_CUDA_ARCH_LIST=$ARCHS")
+    say "toolkit: ${BUILD_ENV[0]}"
+else
+    # mmcv's setup.py builds CUDA ops whenever torch sees a GPU: hide them for a CPU-only build
+    BUILD_ENV+=("FORCE_CUDA=0" "CUDA_VISIBLE_DEVICES=")
+fi
+
+mmcv_ops_work() {  # the pinned mmcv is installed, its ops load and serve $PLAN
+    "$PY" - "$MMCV_VERSION" <<'EOF' 2>/dev/null || return 1
 import sys, torch, mmcv
 assert mmcv.__version__ == sys.argv[1], mmcv.__version__
 from mmcv.ops import nms
 nms(torch.tensor([[0., 0., 1., 1.]]), torch.tensor([1.]), 0.5)
 EOF
+    local verdict
+    verdict=$("$PY" "$MMCV_CUDA" accepts "$PLAN" $CUOBJDUMP_DIR 2>&1) && return 0
+    say "not kept: $verdict"
+    return 1
 }
 sha_ok() {  # sha_ok WHEEL: true when the directory has no SHA256SUMS or the wheel's entry matches
     local dir sums
@@ -97,12 +135,12 @@ sha_ok() {  # sha_ok WHEEL: true when the directory has no SHA256SUMS or the whe
     [ -f "$sums" ] || return 0
     (cd "$dir" && grep " $(basename "$1")\$" SHA256SUMS | sha256sum --check --status -)
 }
-try_mmcv_wheel() {  # try_mmcv_wheel WHEEL: install it; keep it only if its ops load
+try_mmcv_wheel() {  # try_mmcv_wheel WHEEL: install it; keep it only if its ops load and serve $PLAN
     sha_ok "$1" || { say "skipping $1: checksum does not match SHA256SUMS"; return 1; }
     "${PIPC[@]}" --quiet --force-reinstall --no-deps "$1" >/dev/null 2>&1 || return 1
     "${PIPC[@]}" --quiet "$1" >/dev/null || return 1  # its dependencies
     mmcv_ops_work && return 0
-    say "$(basename "$1") does not load with this torch; removing it"
+    say "$(basename "$1") does not serve this machine; removing it"
     "${PIP[@]}" uninstall --quiet -y mmcv >/dev/null
     return 1
 }
@@ -111,25 +149,42 @@ if mmcv_ops_work; then
     say "mmcv $MMCV_VERSION with compiled ops already installed"
 else
     installed=""
-    for wheel in "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl "$BUILT_WHEELS"/mmcv-"$MMCV_VERSION"-*.whl; do
+    # prebuilt wheels, then ours kept for this kind of build (a CPU-only and a CUDA build are kept
+    # in separate folders), then flat ones from older installs; each is checked for real
+    mapfile -t candidates < <(ls "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null
+        "$PY" "$MMCV_CUDA" cached "$PLAN" "$BUILT_WHEELS" | grep "/mmcv-$MMCV_VERSION-"
+        ls "$BUILT_WHEELS"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null)
+    for wheel in "${candidates[@]}"; do
         [ -f "$wheel" ] || continue
         say "trying cached wheel $wheel"
         if try_mmcv_wheel "$wheel"; then installed=$wheel; break; fi
     done
     if [ -z "$installed" ]; then
-        say "building mmcv $MMCV_VERSION with compiled ops from source (no matching wheel; ~45 min on 2 cores)"
+        if [[ $PLAN == cuda* ]]; then
+            took="CUDA ops for ${ARCHS//;/, }: about an hour on 2 cores for two archs"
+        else
+            took="CPU ops: ~45 min on 2 cores"
+        fi
+        say "building mmcv $MMCV_VERSION with compiled ops from source (no matching wheel; $took)"
         for tool in gcc g++; do
             command -v "$tool" >/dev/null || die "mmcv's ops need a C++ compiler and '$tool' is missing. Install one (Debian/Ubuntu: apt install build-essential; plus the python3-dev headers) and re-run, or put a prebuilt mmcv-$MMCV_VERSION wheel for this torch into VSSD_MM_WHEELS."
         done
         "$PY" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
             || die "Python headers (Python.h) are missing; install python3-dev (Debian/Ubuntu) and re-run."
-        mkdir -p "$BUILT_WHEELS"
+        out=$BUILT_WHEELS/$BUILD_ID
+        mkdir -p "$out"
         "${PIPC[@]}" --quiet ninja psutil
-        MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} "${PIP[@]}" wheel --no-build-isolation --no-deps \
-            --no-binary mmcv -w "$BUILT_WHEELS" "$(pin mmcv)" \
+        build_start=$SECONDS
+        env "${BUILD_ENV[@]}" MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+            "${PIP[@]}" wheel --no-build-isolation --no-deps --no-binary mmcv -w "$out" "$(pin mmcv)" \
             || die "building mmcv $MMCV_VERSION failed (compiler output above). Check that gcc/g++ >= 9 and python3-dev are installed, then re-run; or supply a prebuilt wheel through VSSD_MM_WHEELS."
-        wheel=$(ls -t "$BUILT_WHEELS"/mmcv-"$MMCV_VERSION"-*.whl | head -n 1)
-        try_mmcv_wheel "$wheel" || die "the freshly built $wheel does not load its ops; remove $BUILT_WHEELS and re-run."
+        wheel=$(ls -t "$out"/mmcv-"$MMCV_VERSION"-*.whl | head -n 1)
+        try_mmcv_wheel "$wheel" || die "the freshly built $wheel does not serve this machine ($PLAN); remove $out and re-run."
+        { echo "plan: $PLAN"
+          echo "build: $("$PY" "$MMCV_CUDA" accepts "$PLAN" $CUOBJDUMP_DIR)"
+          echo "built in $((SECONDS - build_start)) s on $(nproc) cores, wheel $(du -h "$wheel" | cut -f1)"
+        } > "$out/BUILD.txt"
+        say "built: $(tr '\n' ' ' < "$out/BUILD.txt")"
     fi
 fi
 
@@ -146,9 +201,10 @@ fi
 import torch, torchvision, mmengine, mmcv, mmdet, mmseg, mmpretrain, vssd_mm
 import onnx, onnxruntime, onnxscript  # the [deploy] extra
 import mmdet.models, mmseg.models, mmpretrain.models  # their run-time imports are all there
-from mmcv.ops import nms, RoIAlign
+from mmcv.ops import nms, RoIAlign, get_compiling_cuda_version
 print('[install] torch', torch.__version__, '| torchvision', torchvision.__version__,
-      '| mmengine', mmengine.__version__, '| mmcv', mmcv.__version__, '| mmdet', mmdet.__version__,
+      '| mmengine', mmengine.__version__, '| mmcv', mmcv.__version__,
+      f'(ops: CUDA {get_compiling_cuda_version()})', '| mmdet', mmdet.__version__,
       '| mmseg', mmseg.__version__, '| mmpretrain', mmpretrain.__version__, '| vssd_mm', vssd_mm.__version__)
 EOF
 stamp_of_inputs > "$STAMP"

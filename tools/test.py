@@ -32,10 +32,10 @@ def main(argv=None):
     filter_known_warnings()
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
-    prepare_test_config(cfg, args.config, args.checkpoint, work_dir=args.work_dir,
-                        launcher=args.launcher, tta=args.tta, out=args.out, show=args.show,
-                        show_dir=args.show_dir, wait_time=args.wait_time,
-                        state_key=args.state_key)
+    run_or_exit(lambda: prepare_test_config(
+        cfg, args.config, args.checkpoint, work_dir=args.work_dir, launcher=args.launcher,
+        tta=args.tta, out=args.out, show=args.show, show_dir=args.show_dir,
+        wait_time=args.wait_time, state_key=args.state_key))
     run_or_exit(build_runner(cfg, strict_load_from=True).test)
 
 

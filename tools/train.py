@@ -26,8 +26,9 @@ def main(argv=None):
     filter_known_warnings()
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
-    prepare_train_config(cfg, args.config, work_dir=args.work_dir, resume=args.resume, amp=args.amp,
-                         auto_scale_lr=args.auto_scale_lr, launcher=args.launcher)
+    run_or_exit(lambda: prepare_train_config(
+        cfg, args.config, work_dir=args.work_dir, resume=args.resume, amp=args.amp,
+        auto_scale_lr=args.auto_scale_lr, launcher=args.launcher))
     run_or_exit(build_runner(cfg).train)
 
 

@@ -15,6 +15,7 @@ from ..models.checkpoint_fit import CheckpointMismatchError, check_fits
 from ..models.download import CheckpointDownloadError
 from .cfg_options import check_cfg_options
 from .distributed import prepare_cpu_distributed
+from .mmcv_cuda import MmcvCudaOpsError, check_mmcv_cuda_ops
 from .preflight import build_model_or_exit, check_datasets, check_pretrained
 from .test_checkpoint import exit_unless_fits, read_or_exit, resolve_test_checkpoint, was_checked
 from .test_options import enable_output, enable_tta, enable_visualization
@@ -51,12 +52,14 @@ def prepare_train_config(cfg: Config, config_path: str, *, work_dir: Optional[st
         auto_scale_lr: scale the learning rate by ``total batch / auto_scale_lr.base_batch_size``.
 
     Exits with a message (``SystemExit``) when the datasets or pretrained weights the config
-    names are not on disk.
+    names are not on disk; raises ``MmcvCudaOpsError`` when the model uses mmcv ops, will run on
+    a GPU and mmcv's ops were compiled without CUDA.
     """
     cfg.launcher = launcher
     _set_work_dir(cfg, config_path, work_dir)
     check_datasets(cfg, ['train_dataloader'] + (['val_dataloader'] if cfg.get('val_cfg') else []))
     model = build_model_or_exit(cfg)
+    check_mmcv_cuda_ops(model)
     check_pretrained(cfg)
     prepare_cpu_distributed(cfg, launcher)
     if amp:
@@ -107,6 +110,7 @@ def prepare_test_config(cfg: Config, config_path: str, checkpoint: str, *,
     check_datasets(cfg, ['test_dataloader'])
     model_cfg = cfg.model  # before --tta wraps it
     model = build_model_or_exit(cfg)
+    check_mmcv_cuda_ops(model)
     if tta:
         enable_tta(cfg)
     if out:
@@ -170,13 +174,15 @@ def check_checkpoints_before_loading(runner, strict_load_from: bool, config: str
     runner.load_checkpoint, runner.resume = load_checkpoint_checked, resume_checked
 
 
-CHECKPOINT_ERRORS = (CheckpointMismatchError, UnreadableCheckpointError, CheckpointDownloadError)
+TOOL_ERRORS = (CheckpointMismatchError, UnreadableCheckpointError, CheckpointDownloadError,
+               MmcvCudaOpsError)
 
 
-def run_or_exit(step: Callable[[], object]) -> None:
-    """Run a Runner step (``runner.train`` / ``runner.test``): a checkpoint that cannot be read,
-    fetched or does not fit ends the tool with its message, not a traceback."""
+def run_or_exit(step: Callable[[], object]):
+    """Run a step of a tool (preparing the config, ``runner.train`` / ``runner.test``) and return
+    what it returns: a checkpoint that cannot be read, fetched or does not fit, or mmcv ops that
+    cannot run on the GPU, end the tool with its one-line message, not a traceback."""
     try:
-        step()
-    except CHECKPOINT_ERRORS as err:
+        return step()
+    except TOOL_ERRORS as err:
         raise SystemExit(f'error: {err}') from None
