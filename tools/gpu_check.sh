@@ -11,8 +11,10 @@
 #      made by tools/make_gpu_pylib.sh and carried, holds mmengine/mmpretrain),
 #   6. tools/benchmark_ablation.py: the paper's Table-5 models (VSSD-Micro ablation) side by side,
 #      fp16 AMP training at batch 128, the NC-SSD : SSD : Bi-SSD speed ratios (also needs $PYLIB),
-#   7. tools/tune_kernels.py: every candidate launch setting timed (last: it gets the time left).
-# $PARTS picks parts 2-7 by name (default all: tests kernels op model ablation tune); part 1
+#   7. tools/tune_kernels.py: every candidate launch setting timed (last: it gets the time left),
+#   8. tools/check_mmcv_cuda.py: where mmcv is importable, whether its ops have CUDA kernels for
+#      this GPU (RoIAlign, NMS; what Mask R-CNN needs).
+# $PARTS picks parts 2-8 by name (default all: tests kernels op model ablation tune mmcv); part 1
 # always runs. Parts 1-4 and 7 need only torch + triton + pytest (the device machine has no mm*
 # packages). Each part's output goes to a file in $OUT (default work_dirs/gpu_check); each part
 # has a time limit (seconds, scaled by $LIMIT_SCALE) so one hang cannot take the others' time.
@@ -28,7 +30,7 @@ PYTHON=${PYTHON:-python3}
 OUT=${OUT:-work_dirs/gpu_check}
 PYLIB=${PYLIB:-work_dirs/gpu_pylib}
 LIMIT_SCALE=${LIMIT_SCALE:-1}
-PARTS=${PARTS:-tests kernels op model ablation tune}
+PARTS=${PARTS:-tests kernels op model ablation tune mmcv}
 mkdir -p "$OUT"
 export PYTHONPATH="$(pwd)${PYTHONPATH:+:$PYTHONPATH}"
 status=0
@@ -100,5 +102,17 @@ if want tune; then
     rc=${PIPESTATUS[0]}
     [ "$rc" -eq 0 ] || [ "$rc" -eq 2 ] || status=1
 fi
+if want mmcv; then
+    mm_path="$PYTHONPATH:$(cd "$PYLIB" 2>/dev/null && pwd)"   # mmcv from $PYLIB where it is there
+    if PYTHONPATH="$mm_path" "$PYTHON" -c 'import mmcv.ops' 2>/dev/null; then
+        PYTHONPATH="$mm_path" timeout "$(limit 60)" "$PYTHON" \
+            tools/check_mmcv_cuda.py 2>&1 | tee "$OUT/check_mmcv_cuda.txt"
+        [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+    else
+        echo "check_mmcv_cuda skipped: mmcv's compiled ops are not importable here" \
+            | tee "$OUT/check_mmcv_cuda.txt"
+    fi
+fi
+
 echo "gpu_check: results in $OUT (exit status $status)"
 exit $status

@@ -126,3 +126,16 @@ def test_train_on_a_gpu_with_cpu_only_mmcv_ops_is_one_line(tmp_path, monkeypatch
     assert '(RoIAlign, nms)' in message
     assert 'VSSD_MM_CUDA_OPS=1 bash tools/install.sh' in message
     assert not work.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='reports this CPU machine\'s mmcv')
+def test_check_mmcv_cuda_reports_and_fails_only_where_cuda_ops_are_wanted(capsys, monkeypatch):
+    check = tool_main('check_mmcv_cuda.py')
+    monkeypatch.delenv('VSSD_MM_CUDA_OPS', raising=False)
+    assert check([]) == 0
+    out = capsys.readouterr().out
+    assert 'ops compiled with CUDA: no (CPU-only ops)' in out
+    assert 'wants any ops (no GPU visible): ok' in out
+    monkeypatch.setenv('TORCH_CUDA_ARCH_LIST', '9.0')
+    assert check(['--require-cuda']) == 1
+    assert 'wants CUDA ops for 9.0: NOT served, its ops are CPU-only' in capsys.readouterr().out

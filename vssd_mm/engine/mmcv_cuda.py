@@ -185,12 +185,38 @@ def read_mmcv_build(cuobjdump: Optional[str] = None) -> MmcvBuild:
     return MmcvBuild(mmcv.__version__, cuda, sass, ptx, kernels)
 
 
-def plan_for_this_machine() -> CudaOpsPlan:
-    """``plan_cuda_ops`` with this machine's torch, GPUs and environment."""
+def report_lines(build: MmcvBuild, plan: CudaOpsPlan, cuobjdump: Optional[str]) -> List[str]:
+    """tools/check_mmcv_cuda.py's report of ``build`` against what this machine wants."""
+    import mmcv
+    import torch
+    lines = [f'mmcv {build.version} at {os.path.dirname(mmcv.__file__)}',
+             f'  ops compiled with CUDA: {build.cuda or "no (CPU-only ops)"} '
+             f'(torch {torch.__version__}: CUDA {torch.version.cuda or "none"})']
+    if build.cuda is not None:
+        if cuobjdump is None:
+            lines.append('  device code: not read (no cuobjdump)')
+        else:
+            lines += [f'  device code (SASS): {", ".join(f"sm_{sm}" for sm in sorted(build.sass))}'
+                      f' | PTX: {", ".join(f"compute_{sm}" for sm in sorted(build.ptx)) or "none"}',
+                      *(f'  {name} CUDA kernel ({symbol}): '
+                        f'{"yes" if name in build.kernels else "MISSING"}'
+                        for name, symbol in REQUIRED_KERNELS.items()),
+                      f'  (read with {cuobjdump})']
+    reason = build_misfit(build, plan)
+    wanted = (f'CUDA ops for {", ".join(plan.archs)}' if plan.cuda_ops else
+              'CPU-only ops' if plan.forced else 'any ops (no GPU visible)')
+    lines.append(f'this machine wants {wanted}: ' + (f'NOT served, {reason}' if reason else 'ok'))
+    return lines
+
+
+def plan_for_this_machine(require_cuda: bool = False) -> CudaOpsPlan:
+    """``plan_cuda_ops`` with this machine's torch, GPUs and environment (``require_cuda``: as if
+    ``VSSD_MM_CUDA_OPS=1``)."""
     import torch
     capabilities = [torch.cuda.get_device_capability(i)
                     for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
-    return plan_cuda_ops(torch.version.cuda, capabilities, os.environ.get(ENV_SWITCH),
+    return plan_cuda_ops(torch.version.cuda, capabilities,
+                         '1' if require_cuda else os.environ.get(ENV_SWITCH),
                          os.environ.get('TORCH_CUDA_ARCH_LIST'))
 
 
