@@ -13,8 +13,11 @@
 #      fp16 AMP training at batch 128, the NC-SSD : SSD : Bi-SSD speed ratios (also needs $PYLIB),
 #   7. tools/tune_kernels.py: every candidate launch setting timed (last: it gets the time left),
 #   8. tools/check_mmcv_cuda.py: where mmcv is importable, whether its ops have CUDA kernels for
-#      this GPU (RoIAlign, NMS; what Mask R-CNN needs).
-# $PARTS picks parts 2-8 by name (default all: tests kernels op model ablation tune mmcv); part 1
+#      this GPU (RoIAlign, NMS; what Mask R-CNN needs),
+#   9. `mainjob` (only when named): tools/gpu_main_job.sh, the main job on the GPU (mmcv's CUDA
+#      ops built there, Mask R-CNN / UperNet training steps vs Swin-T, the test path); it needs
+#      the wheels of tools/make_gpu_wheels.sh carried in $GPU_WHEELS.
+# $PARTS picks parts 2-9 by name (default: tests kernels op model ablation tune mmcv); part 1
 # always runs. Parts 1-4 and 7 need only torch + triton + pytest (the device machine has no mm*
 # packages). Each part's output goes to a file in $OUT (default work_dirs/gpu_check); each part
 # has a time limit (seconds, scaled by $LIMIT_SCALE) so one hang cannot take the others' time.
@@ -112,6 +115,11 @@ if want mmcv; then
         echo "check_mmcv_cuda skipped: mmcv's compiled ops are not importable here" \
             | tee "$OUT/check_mmcv_cuda.txt"
     fi
+fi
+
+if want mainjob; then
+    OUT="$OUT/main_job" PYTHON="$PYTHON" LIMIT_SCALE="$LIMIT_SCALE" bash tools/gpu_main_job.sh \
+        || status=1
 fi
 
 echo "gpu_check: results in $OUT (exit status $status)"

@@ -7,7 +7,8 @@ from mmengine.config import Config
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO / 'configs' / 'mmdet'
-VARIANTS = {  # letter: (arch, drop_path_rate, stage channels) - FACTS.md §3.1 (base: see config)
+VARIANTS = {  # letter: (arch, drop_path_rate, stage channels) - the release's
+# detection/configs/vssd/mask_rcnn_vssd_fpn_coco_*.py (base: see config)
     'm': ('micro', 0.1, [48, 96, 192, 384]),
     't': ('tiny', 0.2, [64, 128, 256, 512]),
     's': ('small', 0.4, [64, 128, 256, 512]),

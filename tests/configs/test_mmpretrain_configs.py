@@ -7,7 +7,8 @@ from mmengine.config import Config
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO / 'configs' / 'mmpretrain'
-# letter: (arch, drop_path (effective, FACTS §1.1), width, lr per 512, min lr per 512)
+# letter: (arch, drop_path (effective: the release's classification/configs/vssd/*.yaml),
+#          width, lr per 512, min lr per 512)
 VARIANTS = {
     'm': ('micro', 0.2, 384, 5e-4, 5e-6),
     't': ('tiny', 0.2, 512, 5e-4, 5e-6),
@@ -15,7 +16,8 @@ VARIANTS = {
     'b': ('base', 0.6, 768, 3e-4, 3e-6),
 }
 CONFIGS = [f'vssd_{v}_8xb128_in1k.py' for v in VARIANTS]
-# MESA (FACTS: the release's yaml comments): variant letter -> weight V
+# MESA (the comments of the release's classification/configs/vssd/*.yaml):
+# variant letter -> weight V
 MESA_WEIGHTS = {'t': 1.0, 's': 1.5, 'b': 2.0}
 MESA_CONFIGS = [f'vssd_{v}_8xb128_in1k_mesa.py' for v in MESA_WEIGHTS]
 BATCH = 8 * 128

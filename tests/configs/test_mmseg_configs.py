@@ -7,7 +7,8 @@ from mmengine.config import Config
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO / 'configs' / 'mmseg'
-VARIANTS = {  # letter: (arch, drop_path_rate, stage channels, state_key) - FACTS.md §4.1
+VARIANTS = {  # letter: (arch, drop_path_rate, stage channels, state_key) - the release's
+# segmentation/configs/vssd/upernet_vssd_4xb4-160k_ade20k-512x512_*.py
     'm': ('micro', 0.1, [48, 96, 192, 384], 'model'),
     't': ('tiny', 0.2, [64, 128, 256, 512], 'model'),
     's': ('small', 0.4, [64, 128, 256, 512], 'model_ema'),

@@ -1,5 +1,6 @@
 """Same weights, same numbers: VSSD against an independent functional forward written from the
-release's layer-by-layer definition (FACTS.md §2.2) and its state-dict keys (§2.4).
+release's layer-by-layer definition (classification/models/mamba2.py and mamba_util.py) and its
+state-dict keys.
 
 The oracle (``vssd_mm.analysis.release_forward``) imports none of our layers: it reads the state
 dict by the official key names and applies the official maths (stem, CPE, NC-SSD in matrix form

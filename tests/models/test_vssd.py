@@ -9,7 +9,8 @@ from vssd_mm.models import VSSD
 from vssd_mm.variants import ARCH_SETTINGS
 from vssd_mm.models.checkpoint import CheckpointMismatchError
 
-# FACTS.md: official classifier parameter counts (computed, matching the release's comments)
+# official classifier parameter counts (computed from the release's classification/models/mamba2.py,
+# matching the comments of its configs)
 CLASSIFIER_PARAMS = {'micro': 13_512_964, 'tiny': 24_270_724, 'small': 40_075_650,
                      'base': 88_823_151}
 BACKBONE_PARAMS_M = {'micro': 13.13, 'tiny': 23.76, 'small': 39.56, 'base': 88.06}
@@ -29,7 +30,7 @@ def test_parameter_counts_equal_the_release(arch):
     assert n_params(cls_backbone) + width * 1000 + 1000 == CLASSIFIER_PARAMS[arch]
 
 
-# every official key pattern of a dense-prediction backbone (FACTS.md section 2.4)
+# every key pattern of the release's dense-prediction backbone (Backbone_VMAMBA2 in mamba2.py)
 OFFICIAL_KEY_PATTERNS = [
     r'patch_embed\.conv1\.(conv\.weight|norm\.\w+)',
     r'patch_embed\.conv2\.[01]\.(conv\.weight|norm\.\w+)',
@@ -453,8 +454,8 @@ def test_input_gradient_equals_finite_differences(batch, training):
     assert abs(along - finite) <= 1e-5 * abs(finite), (along, finite)
 
 
-# the paper's Table 5 on VSSD-Micro (FACTS: "Ablation paths of the release"), ngroups 2 as the
-# release's Bi-SSD runs; the last row is the released architecture
+# the paper's Table 5 on VSSD-Micro (the ablation flags of the release's mamba2.py), ngroups 2 as
+# the release's Bi-SSD runs; the last row is the released architecture
 TABLE5 = [dict(mixer=('causal_ssd',) * 4, patch_embed='simple', downsample='simple'),
           dict(mixer=('bi_ssd',) * 4, patch_embed='simple', downsample='simple'),
           dict(mixer=('nc_ssd',) * 4, patch_embed='simple', downsample='simple'),

@@ -18,7 +18,7 @@ from .throughput import measure
 ABLATION_DIR = Path(__file__).resolve().parents[2] / 'configs' / 'mmpretrain' / 'ablation'
 
 # Table 5's rows: config file -> (label, the paper's top-1 relative to row 1 where the paper's
-# text gives it: NC-SSD +0.6 over SSD and +0.2 over Bi-SSD, hence Bi-SSD +0.4; FACTS has no
+# text gives it: NC-SSD +0.6 over SSD and +0.2 over Bi-SSD, hence Bi-SSD +0.4; the paper gives no
 # number for the last two rows, only that both were adopted)
 TABLE5 = {
     'vssd_m_ablation_1_ssd_100e_in1k.py': ('SSD (causal), simple stem/downsampling', '0 (row 1)'),
