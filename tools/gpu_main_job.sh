@@ -19,7 +19,7 @@
 # of them take ~12 min on an H200 (estimate) and one device call runs 10 min at most: make two
 # calls back to back, the second while the machine is still warm (the scratch folder with the
 # built mmcv survives; mmcv_build is skipped when $SITE already has mmcv with CUDA ops):
-#   STEPS="wheels mmcv_build mmcv_check mask_rcnn"  then  STEPS="mmcv_build test_path upernet"
+#   STEPS="wheels mmcv_build mmcv_check mask_rcnn"  then  STEPS="wheels mmcv_build test_path upernet"
 #   OUT=R bash tools/gpu_main_job.sh; tar czf "$DEVICE_OUT/main_job.tgz" R      # on the GPU
 #   a CPU dry run (wheels for this Python, the CPU wheel, tiny shapes):
 #   PYVER=3.11 bash tools/make_gpu_wheels.sh /tmp/gw && PYTHON=.venv/bin/python GPU_WHEELS=/tmp/gw \

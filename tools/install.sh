@@ -97,24 +97,13 @@ MMCV_VERSION=$(pinned_version mmcv)
 # What this machine wants of mmcv's ops: "cuda 13.0 8.0;9.0", "cpu" (forced) or "any" (no GPU)
 PLAN=$("$PY" "$MMCV_CUDA" plan) || die "$("$PY" "$MMCV_CUDA" plan 2>&1 | tail -n 1)"
 BUILD_ID=$("$PY" "$MMCV_CUDA" build-id "$PLAN")
-CUOBJDUMP_DIR=""
-BUILD_ENV=()
+CUOBJDUMP_DIR=""   # reads the archs and kernels inside a CUDA build
 if [[ $PLAN == cuda* ]]; then
     say "mmcv's ops are wanted with CUDA ($PLAN); finding a CUDA toolkit"
     toolkit=$("$PY" "$CUDA_TOOLKIT" "$ROOT/.cache" "$ROOT/requirements") \
         || die "no CUDA toolkit to build mmcv's CUDA ops with (message above)."
-    while IFS= read -r line; do
-        case $line in
-            CUOBJDUMP_DIR=*) CUOBJDUMP_DIR=${line#CUOBJDUMP_DIR=} ;;
-            *) BUILD_ENV+=("$line") ;;
-        esac
-    done <<< "$toolkit"
-    read -r _ _ ARCHS <<< "$PLAN"
-    BUILD_ENV+=("FORCE_CUDA=1" "TORCH_CUDA_ARCH_LIST=$ARCHS")
-    say "toolkit: ${BUILD_ENV[0]}"
-else
-    # mmcv's setup.py builds CUDA ops whenever torch sees a GPU: hide them for a CPU-only build
-    BUILD_ENV+=("FORCE_CUDA=0" "CUDA_VISIBLE_DEVICES=")
+    CUOBJDUMP_DIR=$(sed -n 's/^CUOBJDUMP_DIR=//p' <<< "$toolkit")
+    say "toolkit: $(head -n 1 <<< "$toolkit")"
 fi
 
 mmcv_ops_work() {  # the pinned mmcv is installed, its ops load and serve $PLAN
@@ -161,24 +150,16 @@ else
     done
     if [ -z "$installed" ]; then
         if [[ $PLAN == cuda* ]]; then
-            took="CUDA ops for ${ARCHS//;/, }: about an hour on 2 cores for two archs"
+            took="CUDA ops for ${PLAN##* }: ~1 h 40 min on 2 cores for two archs"
         else
             took="CPU ops: ~45 min on 2 cores"
         fi
         say "building mmcv $MMCV_VERSION with compiled ops from source (no matching wheel; $took)"
-        for tool in gcc g++; do
-            command -v "$tool" >/dev/null || die "mmcv's ops need a C++ compiler and '$tool' is missing. Install one (Debian/Ubuntu: apt install build-essential; plus the python3-dev headers) and re-run, or put a prebuilt mmcv-$MMCV_VERSION wheel for this torch into VSSD_MM_WHEELS."
-        done
-        "$PY" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
-            || die "Python headers (Python.h) are missing; install python3-dev (Debian/Ubuntu) and re-run."
-        out=$BUILT_WHEELS/$BUILD_ID
-        mkdir -p "$out"
         "${PIPC[@]}" --quiet ninja psutil
         build_start=$SECONDS
-        env "${BUILD_ENV[@]}" MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
-            "${PIP[@]}" wheel --no-build-isolation --no-deps --no-binary mmcv -w "$out" "$(pin mmcv)" \
-            || die "building mmcv $MMCV_VERSION failed (compiler output above). Check that gcc/g++ >= 9 and python3-dev are installed, then re-run; or supply a prebuilt wheel through VSSD_MM_WHEELS."
-        wheel=$(ls -t "$out"/mmcv-"$MMCV_VERSION"-*.whl | head -n 1)
+        wheel=$(bash "$ROOT/tools/build_mmcv.sh" "$PY" "$(pin mmcv)" "$BUILT_WHEELS/$BUILD_ID" "$PLAN" \
+            | tail -n 1) || die "building mmcv $MMCV_VERSION failed (message above)."
+        out=$(dirname "$wheel")
         try_mmcv_wheel "$wheel" || die "the freshly built $wheel does not serve this machine ($PLAN); remove $out and re-run."
         { echo "plan: $PLAN"
           echo "build: $("$PY" "$MMCV_CUDA" accepts "$PLAN" $CUOBJDUMP_DIR)"
