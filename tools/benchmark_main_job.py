@@ -17,8 +17,6 @@ import torch
 
 from vssd_mm.analysis.main_job import PRECISIONS, ratio_table, train_run
 from vssd_mm.compat import filter_known_warnings
-
-CONFIGS_ROOT = Path(__file__).resolve().parents[1] / 'configs'
 SHAPES = {'mask_rcnn': (800, 1344), 'upernet': (512, 512)}
 
 
@@ -72,9 +70,9 @@ def main(argv=None) -> int:
                     backbone == 'VSSD-T' and precision == 'fp16'
                     and backend == args.backends[0]) else 0
                 run, profile = train_run(task, backbone, precision, shapes[task],
-                                         str(CONFIGS_ROOT), args.batch_size, args.iters,
-                                         args.timed, backend if backend != '-' else 'auto',
-                                         args.device, profile_steps)
+                                         args.batch_size, args.iters, args.timed,
+                                         backend if backend != '-' else 'auto', args.device,
+                                         profile_steps)
                 runs.append(run)
                 if profile:
                     profiles[f'{task} {backbone} {precision} {backend}'] = profile

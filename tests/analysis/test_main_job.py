@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from conftest import REPO, tool_main
+from conftest import tool_main
 from vssd_mm.analysis.main_job import TrainRun, ratio_table, train_run
 
 
@@ -22,8 +22,7 @@ def test_ratios_are_vssd_over_swin_of_the_same_task_and_precision():
 
 
 def test_a_vssd_mask_rcnn_trains_from_random_init_with_finite_losses():
-    run, profile = train_run('mask_rcnn', 'VSSD-T', 'fp32', (64, 96), str(REPO / 'configs'),
-                             batch_size=1, iterations=2, timed=1, nc_ssd_backend='torch',
+    run, profile = train_run('mask_rcnn', 'VSSD-T', 'fp32', (64, 96), batch_size=1, iterations=2, timed=1, nc_ssd_backend='torch',
                              device='cpu', profile_steps=1)
     assert (run.backbone, run.precision, run.nc_ssd_backend) == ('VSSD-T', 'fp32', 'torch')
     assert run.losses_finite and run.first_nonfinite is None and math.isfinite(run.last_loss)

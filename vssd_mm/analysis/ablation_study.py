@@ -11,11 +11,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
+from ..configs import CONFIGS_DIR
 from .complexity import analyze_config
 from .model_builder import mmengine_warnings_only
 from .throughput import measure
 
-ABLATION_DIR = Path(__file__).resolve().parents[2] / 'configs' / 'mmpretrain' / 'ablation'
+ABLATION_DIR = CONFIGS_DIR / 'mmpretrain' / 'ablation'
 
 # Table 5's rows: config file -> (label, the paper's top-1 relative to row 1 where the paper's
 # text gives it: NC-SSD +0.6 over SSD and +0.2 over Bi-SSD, hence Bi-SSD +0.4; the paper gives no

@@ -9,16 +9,16 @@ import math
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
 
+from ..configs import config_path
 from .model_builder import build_model, mmengine_warnings_only, synthetic_batch
 
-# (task, backbone) -> the config whose model is measured: ours relative to the configs folder,
-# Swin-T from the libraries' own packaged configs
+# (task, backbone) -> the config whose model is measured: ours from vssd_mm's packaged configs,
+# Swin-T from the libraries' own
 CONFIGS: Dict[Tuple[str, str], str] = {
     ('mask_rcnn', 'VSSD-T'): 'mmdet/mask_rcnn_vssd_t_1x.py',
     ('mask_rcnn', 'Swin-T'): 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py',
@@ -51,14 +51,12 @@ class TrainRun:
         return asdict(self)
 
 
-def load_task_config(task: str, backbone: str, configs_root: str,
-                     nc_ssd_backend: str = 'auto') -> Config:
-    """The config of (task, backbone) (ours under ``configs_root``), with VSSD's NC-SSD backend
-    set."""
+def load_task_config(task: str, backbone: str, nc_ssd_backend: str = 'auto') -> Config:
+    """The config of (task, backbone), with VSSD's NC-SSD backend set."""
     import vssd_mm  # noqa: F401  (registers VSSD; the config's custom_imports need it too)
     from mmengine.hub import get_config
     name = CONFIGS[task, backbone]
-    cfg = get_config(name) if '::' in name else Config.fromfile(str(Path(configs_root) / name))
+    cfg = get_config(name) if '::' in name else Config.fromfile(str(config_path(name)))
     if backbone.startswith('VSSD'):
         cfg.model.backbone.nc_ssd_backend = nc_ssd_backend
     return cfg
@@ -75,7 +73,7 @@ def _optim_wrapper(model, cfg: Config, precision: str):
 
 
 def train_run(task: str, backbone: str, precision: str, shape: Tuple[int, int],
-              configs_root: str, batch_size: int = 2, iterations: int = 30, timed: int = 20,
+              batch_size: int = 2, iterations: int = 30, timed: int = 20,
               nc_ssd_backend: str = 'auto', device: str = 'cuda',
               profile_steps: int = 0) -> Tuple[TrainRun, Optional[str]]:
     """Train the model of (task, backbone) from random init for ``iterations`` steps on one
@@ -90,7 +88,7 @@ def train_run(task: str, backbone: str, precision: str, shape: Tuple[int, int],
     if timed < 1 or timed > iterations:
         raise ValueError(f'timed must be in 1..iterations ({iterations}), got {timed}')
     dev = torch.device(device)
-    cfg = load_task_config(task, backbone, configs_root, nc_ssd_backend)
+    cfg = load_task_config(task, backbone, nc_ssd_backend)
     model, scope = build_model(cfg)
     model = revert_sync_batchnorm(model).to(dev)  # as mmengine's Runner does without DDP
     model.train()
