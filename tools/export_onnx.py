@@ -48,7 +48,7 @@ def main(argv=None):
                          'pip install -e ".[deploy]"') from None
     from vssd_mm.analysis.model_builder import build_model
     from vssd_mm.deploy.onnx_export import MAX_SIZE, MIN_SIZE, TASKS, ImageToOutputs, export_onnx
-    from vssd_mm.engine.test_checkpoint import read_or_exit, resolve_test_checkpoint
+    from vssd_mm.engine.evaluated_checkpoint import read_or_exit, resolve_test_checkpoint
     from vssd_mm.models.checkpoint_fit import model_state
 
     cfg = load_config(args.config, args.cfg_options)

@@ -7,7 +7,7 @@ from mmengine.config import Config
 
 from ..models.download import CheckpointDownloadError, cached_checkpoint, is_url
 from ..models.zoo import HF_REPO
-from .test_options import innermost_dataset
+from .evaluation_flags import innermost_dataset
 
 # what each dataset type expects under data_root, and where to get it
 DATASET_LAYOUTS = {

@@ -15,10 +15,11 @@ from ..models.checkpoint_fit import CheckpointMismatchError, check_fits
 from ..models.download import CheckpointDownloadError
 from .cfg_options import check_cfg_options
 from .distributed import prepare_cpu_distributed
+from .evaluated_checkpoint import (exit_unless_fits, read_or_exit, resolve_test_checkpoint,
+                                   was_checked)
+from .evaluation_flags import enable_output, enable_tta, enable_visualization
 from .mmcv_cuda import MmcvCudaOpsError, check_mmcv_cuda_ops
 from .preflight import build_model_or_exit, check_datasets, check_pretrained
-from .test_checkpoint import exit_unless_fits, read_or_exit, resolve_test_checkpoint, was_checked
-from .test_options import enable_output, enable_tta, enable_visualization
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
@@ -101,7 +102,7 @@ def prepare_test_config(cfg: Config, config_path: str, checkpoint: str, *,
         tta: test with ``cfg.tta_model`` over the views of ``cfg.tta_pipeline``.
         out: also dump every prediction into this ``.pkl`` file (mmseg: or a folder of PNGs).
         show, show_dir, wait_time: draw predictions on screen (``wait_time`` seconds each) and/or
-            into ``show_dir``; see ``test_options.enable_visualization``.
+            into ``show_dir``; see ``evaluation_flags.enable_visualization``.
     """
     if '://' not in checkpoint and not osp.isfile(checkpoint):
         raise SystemExit(f'error: checkpoint not found: {checkpoint}')
