@@ -1,7 +1,7 @@
 """Ahead-of-time check of the Triton NC-SSD kernels for NVIDIA GPUs, on a machine without one.
 
 Every launch the dispatcher makes for VSSD's NC-SSD shapes (all variants and stages, fp16 / bf16 /
-fp32 with IEEE or TF32 dots, with and without D, forward and backward) is built by the same
+fp32 with 3xTF32 or TF32 dots, with and without D, forward and backward) is built by the same
 functions that run it (launch.py), on 'meta' tensors laid out as the model lays them out. Triton's
 own binder turns each launch into its compile-time specialization (argument types, divisibility,
 constants, num_warps, num_stages); each distinct one is compiled for every requested architecture
@@ -133,7 +133,7 @@ def _contiguous_operands(shape, tokens: int, dtype: torch.dtype):
 
 def vssd_launches(dtypes: Sequence[str] = tuple(DTYPES)) -> Iterator[Tuple[str, object]]:
     """(dtype name, Launch) for every launch NC-SSD makes in VSSD's variants, forward and backward,
-    with and without D, fp32 with IEEE and TF32 dots."""
+    with and without D, fp32 with 3xTF32 and TF32 dots."""
     from .launch import apply_launch, backward_launches, kv_reduce_launch
     tf32 = torch.backends.cuda.matmul.allow_tf32
     try:

@@ -12,9 +12,11 @@ Computing dx, dB and dC in one kernel would read x and dy once instead of twice,
 (N, P) fp32 operands it keeps live spill registers at every tile size (tools/check_kernels.py).
 
 Every kernel reads its inputs through their strides (no ``.contiguous()`` copies) and computes in
-float32: tiles are upcast on load and the dots run in TF32 (IEEE fp32 for fp32 inputs unless torch
-allows TF32 matmuls). The op is memory-bound at VSSD's N, P <= 64, so fp32 dots cost no time, keep
-w * x unrounded, and keep KV (a sum over up to ~10^5 tokens) out of fp16's range limits. N and P need not be powers of two: tiles are padded and masked.
+float32: tiles are upcast on load and the dots run in TF32 for fp16/bf16 inputs and for fp32 inputs
+when torch allows TF32 matmuls, else in 3xTF32 ('tf32x3': three TF32 dots, fp32 accuracy; IEEE fp32
+FMA dots spill registers, launch.py). The op is memory-bound at VSSD's N, P <= 64, so fp32
+accumulation costs no time, keeps w * x unrounded, and keeps KV (a sum over up to ~10^5 tokens) out
+of fp16's range limits. N and P need not be powers of two: tiles are padded and masked.
 """
 import triton
 import triton.language as tl
