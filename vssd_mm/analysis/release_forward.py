@@ -79,8 +79,8 @@ def _standard_attn(sd, p, u, heads):
 
 def release_forward(sd: StateDict, x: Tensor, arch='tiny',
                     training: bool = False) -> Tuple[List[Tensor], Tensor]:
-    """The released backbone (overlapped stem and downsampling, NC-SSD in stages 1-3, attention
-    in stage 4, ngroups 1, no drop path).
+    """The released backbone (overlapped stem and downsampling, NC-SSD in stages 0-2, attention
+    in stage 3, ngroups 1, no drop path).
 
     Args:
         sd: state dict with the release's keys (``VSSD(...).state_dict()`` has them), out norms

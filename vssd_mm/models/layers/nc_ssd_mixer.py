@@ -1,4 +1,4 @@
-"""The SSD token mixer of VSSD stages 1-3 (the official ``Mamba2``): non-causal (NC-SSD, the
+"""The SSD token mixer of VSSD stages 0-2 (the official ``Mamba2``): non-causal (NC-SSD, the
 released models, ``linear_attn_duality``) or, for the paper's ablations, causal or bidirectional
 SSD over the row-major token order."""
 import math

@@ -13,7 +13,7 @@ import torch
 
 from . import nc_ssd, nc_ssd_reference
 
-# VSSD-T (N = P = 64, heads 2/4/8 in stages 1-3) at the paper's input sizes:
+# VSSD-T (N = P = 64, heads 2/4/8 in stages 0-2) at the paper's input sizes:
 # (task, input, batch per GPU, stage, tokens L, heads)
 VSSD_T_SHAPES = [
     ('cls', '224x224', 128, 1, 56 * 56, 2), ('cls', '224x224', 128, 2, 28 * 28, 4),

@@ -48,7 +48,7 @@ SHARED_LIMIT = min(arch.smem_per_block for arch in ARCHES.values())
 RESERVED_SMEM_PER_BLOCK = 1024   # the driver's share of each block's shared memory (sm_80+)
 MIN_RESIDENT_BLOCKS, MIN_RESIDENT_WARPS = 2, 8
 DTYPES = {'fp16': torch.float16, 'bf16': torch.bfloat16, 'fp32': torch.float32}
-# token counts of the sites: 56 x 56 (VSSD's stage 1 at 224^2) and an odd count, to show that
+# token counts of the sites: 56 x 56 (VSSD's stage 0 at 224^2) and an odd count, to show that
 # specializations do not depend on L
 TOKENS = (3136, 1001)
 BATCH = 2

@@ -30,7 +30,7 @@ class LaunchSettings:
 # kernel -> operand class -> settings, for VSSD's (N, P) of 48 or 64 on every architecture. The
 # classes differ in what a dot costs in registers: 'half' (fp16/bf16 tiles upcast, TF32 dots),
 # 'tf32' (fp32 with torch's TF32 switch on) and 'tf32x3' (fp32 without TF32: three TF32 dots
-# that keep fp32 accuracy). Measured on an H100 (tools/tune_kernels.py, VSSD-T stage 1 at
+# that keep fp32 accuracy). Measured on an H100 (tools/tune_kernels.py, VSSD-T stage 0 at
 # detection and classification sizes): the fastest candidate, unless tools/check_kernels.py
 # showed it spilling on sm_80 (3xTF32 at 64-token tiles) or leaving one block per SM on sm_86/89
 # (fp16 bwd_bc at 128); then the fastest that passes. docs/benchmarks.md has both tables.

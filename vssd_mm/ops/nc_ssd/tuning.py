@@ -12,7 +12,7 @@ import torch
 from . import launch as launch_module
 from .launch import LaunchSettings, apply_launch, backward_launches, kv_reduce_launch
 
-# (name, batch, tokens L, heads): VSSD-T stage 1 at a 1344 x 800 detection input (batch 2 per
+# (name, batch, tokens L, heads): VSSD-T stage 0 at a 1344 x 800 detection input (batch 2 per
 # GPU) and at 224 x 224 classification (batch 128 per GPU); N = P = 64
 TUNING_SHAPES = [('det_stage1', 2, 336 * 200, 2), ('cls_stage1', 128, 56 * 56, 2)]
 HEADDIM = DSTATE = 64
