@@ -1,4 +1,4 @@
-"""Time every candidate launch setting of the NC-SSD kernels on this GPU (VSSD-T stage 1 at
+"""Time every candidate launch setting of the NC-SSD kernels on this GPU (VSSD-T stage 0 at
 detection and classification sizes) and print, per kernel and operand class, the measured winner
 next to the setting in use (vssd_mm/ops/nc_ssd/launch.py SETTINGS).
 

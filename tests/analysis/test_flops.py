@@ -68,7 +68,7 @@ def test_get_flops_tool_prints_both_counts_and_stages(tool):
     stages = re.findall(r'backbone\.layers\.(\d) +([\d.]+) +([\d.]+)', out)
     assert [s[0] for s in stages] == ['0', '1', '2', '3']
     assert all(float(e) >= float(p) > 0 for _, e, p in stages)
-    assert float(stages[3][1]) == float(stages[3][2])  # stage 4 is attention: no NC-SSD
+    assert float(stages[3][1]) == float(stages[3][2])  # stage 3 is attention: no NC-SSD
 
 
 def test_get_flops_counts_detection_and_segmentation_models(tool):

@@ -87,10 +87,10 @@ def _compare(inputs, dtype, backend_kwargs=None):
 
 # (batch, tokens, heads, headdim P, dstate N, ngroups): L = 1, odd L, L beyond one tile and not a
 # multiple of any block size, heads 1..8, P and N of 16/32/64 and VSSD-micro's 48, and VSSD-T's
-# stage 1 at 224x224 (56 * 56 tokens, 2 heads of 64)
+# stage 0 at 224x224 (56 * 56 tokens, 2 heads of 64)
 SHAPES = [(1, 1, 1, 16, 16, 1), (2, 37, 3, 32, 16, 1), (1, 130, 2, 48, 48, 1),
           (1, 67, 8, 64, 64, 1), (2, 33, 4, 16, 32, 2), (1, 3136, 2, 64, 64, 1)]
-# VSSD-T's stages 1-3 on a 1344 x 800 detection input: 25 s a case in the interpreter, so CUDA only
+# VSSD-T's stages 0-2 on a 1344 x 800 detection input: 25 s a case in the interpreter, so CUDA only
 # (tools/gpu_check.sh runs them on a lent GPU)
 DETECTION_SHAPES = [(2, 67_200, 2, 64, 64, 1), (2, 16_800, 4, 64, 64, 1), (2, 4_200, 8, 64, 64, 1)]
 
