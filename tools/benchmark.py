@@ -16,7 +16,7 @@ import torch
 
 from vssd_mm.analysis.throughput import check_backbone_path, measure, plot
 from vssd_mm.compat import filter_known_warnings
-from vssd_mm.engine import load_config
+from vssd_mm.engine import exit_on_error, load_config
 from vssd_mm.engine.cli import add_common_arguments
 
 
@@ -41,7 +41,8 @@ def main(argv=None):
     parser.add_argument('--out-dir', default='work_dirs/benchmark',
                         help='where <config>_<time>.json and .png go')
     add_common_arguments(parser)
-    args = parser.parse_args(argv)
+    with exit_on_error():  # a --cfg-options mistake
+        args = parser.parse_args(argv)
     filter_known_warnings()
     if args.device.startswith('cuda') and not torch.cuda.is_available():
         raise SystemExit('error: --device cuda but no CUDA GPU is visible; use --device cpu')
@@ -58,7 +59,8 @@ def main(argv=None):
             check_backbone_path(backbone, args.device, amp, modes, args.warmup)
     except ValueError as error:
         parser.error(f'--{backbone}: {error}')
-    cfg = load_config(args.config, args.cfg_options)
+    with exit_on_error():
+        cfg = load_config(args.config, args.cfg_options)
     rows = []
     for amp, backbone, modes in runs:
         rows += measure(cfg, tuple(args.shape), args.batch_size, args.device, amp, modes,

@@ -14,7 +14,7 @@ import os
 import os.path as osp
 
 from vssd_mm.compat import filter_known_warnings
-from vssd_mm.engine import load_config
+from vssd_mm.engine import exit_on_error, load_config
 from vssd_mm.engine.cli import add_common_arguments
 
 
@@ -37,7 +37,8 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    with exit_on_error():  # a --cfg-options mistake
+        args = parse_args(argv)
     filter_known_warnings()
     try:
         import onnx  # noqa: F401
@@ -48,18 +49,21 @@ def main(argv=None):
                          'pip install -e ".[deploy]"') from None
     from vssd_mm.analysis.model_builder import build_model
     from vssd_mm.deploy.onnx_export import MAX_SIZE, MIN_SIZE, TASKS, ImageToOutputs, export_onnx
-    from vssd_mm.engine.evaluated_checkpoint import read_or_exit, resolve_test_checkpoint
+    from vssd_mm.engine.evaluated_checkpoint import (read_training_checkpoint,
+                                                     resolve_test_checkpoint)
     from vssd_mm.models.checkpoint_fit import model_state
 
-    cfg = load_config(args.config, args.cfg_options)
-    model, scope = build_model(cfg)
-    if scope not in TASKS:
-        raise SystemExit(f'error: {args.config} has default_scope={scope!r}; export_onnx.py '
-                         f'exports mmpretrain, mmseg and mmdet configs')
-    if args.checkpoint:
-        path = resolve_test_checkpoint(cfg, args.checkpoint, model,
-                                       config_name=osp.basename(args.config))
-        model.load_state_dict(model_state(read_or_exit(path)), strict=False)  # fit checked above
+    with exit_on_error():
+        cfg = load_config(args.config, args.cfg_options)
+        model, scope = build_model(cfg)
+        if scope not in TASKS:
+            raise SystemExit(f'error: {args.config} has default_scope={scope!r}; export_onnx.py '
+                             f'exports mmpretrain, mmseg and mmdet configs')
+        if args.checkpoint:
+            path = resolve_test_checkpoint(cfg, args.checkpoint, model,
+                                           config_name=osp.basename(args.config))
+            # the fit was checked above
+            model.load_state_dict(model_state(read_training_checkpoint(path)), strict=False)
     for option in ('shape', 'check_shape'):
         size = getattr(args, option)
         if size is not None and not all(MIN_SIZE[scope] <= s <= MAX_SIZE for s in size):

@@ -4,7 +4,7 @@ import argparse
 
 from vssd_mm.analysis.complexity import analyze_config
 from vssd_mm.compat import filter_known_warnings
-from vssd_mm.engine import load_config
+from vssd_mm.engine import exit_on_error, load_config
 from vssd_mm.engine.cli import add_common_arguments
 
 DEFAULT_SHAPES = {'mmpretrain': (224, 224), 'mmdet': (800, 1280), 'mmseg': (512, 2048)}
@@ -17,9 +17,10 @@ def main(argv=None):
                         help='input size (default: the one the paper reports for the task: '
                         'classification 224x224, detection 800x1280, segmentation 512x2048)')
     add_common_arguments(parser)
-    args = parser.parse_args(argv)
+    with exit_on_error():  # a --cfg-options mistake, a missing config
+        args = parser.parse_args(argv)
+        cfg = load_config(args.config, args.cfg_options)
     filter_known_warnings()
-    cfg = load_config(args.config, args.cfg_options)
     shape = tuple(args.shape or DEFAULT_SHAPES.get(cfg.get('default_scope'), (224, 224)))
     if min(shape) < 32:
         raise SystemExit(f'error: --shape must be at least 32x32, got {shape}')

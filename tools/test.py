@@ -3,7 +3,7 @@ default_scope decides). Usage: python tools/test.py CONFIG CHECKPOINT|URL [--wor
 import argparse
 
 from vssd_mm.compat import filter_known_warnings
-from vssd_mm.engine import build_runner, load_config, prepare_test_config, run_or_exit
+from vssd_mm.engine import build_runner, exit_on_error, load_config, prepare_test_config
 from vssd_mm.engine.cli import add_common_arguments, parse_with_common
 
 
@@ -30,13 +30,14 @@ def parse_args(argv=None):
 
 def main(argv=None):
     filter_known_warnings()
-    args = parse_args(argv)
-    cfg = load_config(args.config, args.cfg_options)
-    run_or_exit(lambda: prepare_test_config(
-        cfg, args.config, args.checkpoint, work_dir=args.work_dir, launcher=args.launcher,
-        tta=args.tta, out=args.out, show=args.show, show_dir=args.show_dir,
-        wait_time=args.wait_time, state_key=args.state_key))
-    run_or_exit(build_runner(cfg, strict_load_from=True).test)
+    with exit_on_error():
+        args = parse_args(argv)
+        cfg = load_config(args.config, args.cfg_options)
+        prepare_test_config(cfg, args.config, args.checkpoint, work_dir=args.work_dir,
+                            launcher=args.launcher, tta=args.tta, out=args.out, show=args.show,
+                            show_dir=args.show_dir, wait_time=args.wait_time,
+                            state_key=args.state_key)
+        build_runner(cfg, strict_load_from=True).test()
 
 
 if __name__ == '__main__':

@@ -3,7 +3,7 @@ decides). Usage: python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]]
 import argparse
 
 from vssd_mm.compat import filter_known_warnings
-from vssd_mm.engine import build_runner, load_config, prepare_train_config, run_or_exit
+from vssd_mm.engine import build_runner, exit_on_error, load_config, prepare_train_config
 from vssd_mm.engine.cli import add_common_arguments, parse_with_common
 
 
@@ -24,12 +24,13 @@ def parse_args(argv=None):
 
 def main(argv=None):
     filter_known_warnings()
-    args = parse_args(argv)
-    cfg = load_config(args.config, args.cfg_options)
-    run_or_exit(lambda: prepare_train_config(
-        cfg, args.config, work_dir=args.work_dir, resume=args.resume, amp=args.amp,
-        auto_scale_lr=args.auto_scale_lr, launcher=args.launcher))
-    run_or_exit(build_runner(cfg).train)
+    with exit_on_error():
+        args = parse_args(argv)
+        cfg = load_config(args.config, args.cfg_options)
+        prepare_train_config(cfg, args.config, work_dir=args.work_dir, resume=args.resume,
+                             amp=args.amp, auto_scale_lr=args.auto_scale_lr,
+                             launcher=args.launcher)
+        build_runner(cfg).train()
 
 
 if __name__ == '__main__':

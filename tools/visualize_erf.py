@@ -18,7 +18,7 @@ from vssd_mm.analysis.erf import effective_receptive_field, erf_image
 from vssd_mm.analysis.model_builder import build_model
 from vssd_mm.compat import allow_mmengine_training_state, filter_known_warnings
 from vssd_mm.demo_data.shapes import random_scene
-from vssd_mm.engine import load_config
+from vssd_mm.engine import exit_on_error, load_config
 from vssd_mm.engine.cli import add_common_arguments
 
 MEAN = np.array([123.675, 116.28, 103.53])
@@ -49,11 +49,12 @@ def main(argv=None):
     parser.add_argument('--size', type=int, default=512, help='square input size in pixels')
     parser.add_argument('--out', default='erf.png')
     add_common_arguments(parser)
-    args = parser.parse_args(argv)
+    with exit_on_error():  # a --cfg-options mistake, a missing config
+        args = parser.parse_args(argv)
+        if osp.exists(args.out):
+            raise SystemExit(f'error: {args.out} exists; choose another --out')
+        cfg = load_config(args.config, args.cfg_options)
     filter_known_warnings()
-    if osp.exists(args.out):
-        raise SystemExit(f'error: {args.out} exists; choose another --out')
-    cfg = load_config(args.config, args.cfg_options)
     model, _ = build_model(cfg)
     if args.checkpoint:
         from mmengine.runner import load_checkpoint

@@ -18,8 +18,9 @@ def _cfg(name='configs/mmseg/demo/upernet_vssd_t_demo.py'):
     ('optim_wrapper.optimizer.weight_decy', "AdamW takes no argument 'weight_decy'"),
 ])
 def test_typos_in_the_segmentation_config(option, message):
+    from vssd_mm.engine import ToolError
     from vssd_mm.engine.cfg_options import check_cfg_options
-    with pytest.raises(SystemExit, match=message):
+    with pytest.raises(ToolError, match=message):
         check_cfg_options(_cfg(), {option: 1})
 
 
@@ -33,12 +34,12 @@ def test_merged_options_still_work_after_the_check():
 def test_building_the_model_before_the_runner_leaves_the_default_scope_alone():
     from mmengine.registry import DefaultScope
 
-    from vssd_mm.engine.preflight import build_model_or_exit
+    from vssd_mm.engine.preflight import build_model_checked
 
     def scope():
         current = DefaultScope.get_current_instance()
         return current.scope_name if current else None
     before = scope()
-    model = build_model_or_exit(_cfg())  # an mmseg config
+    model = build_model_checked(_cfg())  # an mmseg config
     assert type(model).__name__ == 'EncoderDecoder'
     assert scope() == before  # a later mmpretrain/mmdet build in this process is unaffected

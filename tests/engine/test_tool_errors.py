@@ -54,10 +54,11 @@ def _real_config(name='mask_rcnn_vssd_m_1x.py'):
 
 
 def test_missing_pretrained_weights_say_where_to_get_them(tmp_path):
+    from vssd_mm.engine import ToolError
     from vssd_mm.engine.preflight import check_pretrained
     cfg = _real_config()
     cfg.model.backbone.init_cfg.checkpoint = 'checkpoints/vssd_micro_best.pth'  # a local copy
-    with pytest.raises(SystemExit) as err:
+    with pytest.raises(ToolError) as err:
         check_pretrained(cfg)
     msg = str(err.value)
     assert 'pretrained weights not found: checkpoints/vssd_micro_best.pth' in msg
@@ -89,7 +90,7 @@ def test_init_cfg_none_from_the_command_line_disables_pretraining():
      'need a visualization hook'),
 ])
 def test_test_flag_errors(tmp_path, change, flag, message):
-    from vssd_mm.engine import prepare_test_config
+    from vssd_mm.engine import ToolError, prepare_test_config
     cfg = _real_config()
     for loader in ('test_dataloader',):
         cfg[loader].dataset.data_root = str(tmp_path) + '/'
@@ -99,7 +100,7 @@ def test_test_flag_errors(tmp_path, change, flag, message):
     ckpt = tmp_path / 'c.pth'
     torch.save({'state_dict': {}}, ckpt)
     change(cfg)
-    with pytest.raises(SystemExit, match=message):
+    with pytest.raises(ToolError, match=message):
         prepare_test_config(cfg, 'x.py', str(ckpt), **flag)
 
 
@@ -116,11 +117,12 @@ def test_missing_ade20k_shows_the_layout_and_the_demo(tmp_path, monkeypatch):
     import vssd_mm  # noqa: F401
     from mmengine.config import Config
 
+    from vssd_mm.engine import ToolError
     from vssd_mm.engine.preflight import check_datasets
     monkeypatch.chdir(tmp_path)
     cfg = Config.fromfile(str(FIXTURES.parent.parent / 'configs' / 'mmseg' /
                               'upernet_vssd_t_512x512_160k_ade20k.py'))
-    with pytest.raises(SystemExit) as err:
+    with pytest.raises(ToolError) as err:
         check_datasets(cfg, ['train_dataloader', 'val_dataloader'])
     msg = str(err.value)
     assert 'train_dataloader: ADE20KDataset data not found' in msg

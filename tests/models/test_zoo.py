@@ -100,14 +100,15 @@ def test_unreachable_url_is_one_clear_error(file_server, served):
 
 
 def test_train_preflight_fetches_pretrained_urls_or_says_what_to_do(file_server):
+    from vssd_mm.engine import ToolError
     from vssd_mm.engine.preflight import check_pretrained
     folder, base, stop = file_server
     cfg = _config('configs/mmdet/mask_rcnn_vssd_m_1x.py')
     cfg.model.backbone.init_cfg.checkpoint = f'{base}/vssd_micro_best.pth'
-    with pytest.raises(SystemExit) as err:  # not served yet: 404
+    with pytest.raises(ToolError) as err:  # not served yet: 404
         check_pretrained(cfg)
     message = str(err.value)
-    assert message.startswith('error: pretrained weights (model.backbone.init_cfg): cannot '
+    assert message.startswith('pretrained weights (model.backbone.init_cfg): cannot '
                               f'download {base}/vssd_micro_best.pth (HTTP 404')
     assert '--cfg-options model.backbone.init_cfg.checkpoint=PATH' in message
     assert 'train from scratch with --cfg-options model.backbone.init_cfg=None' in message

@@ -11,6 +11,8 @@ from typing import Iterable, Optional, Set, Tuple
 
 from mmengine.config import Config, DictAction
 
+from .errors import ToolError
+
 # registries whose entries appear as ``type=`` in OpenMMLab configs
 REGISTRIES = ('MODELS', 'DATASETS', 'TRANSFORMS', 'HOOKS', 'METRICS', 'EVALUATOR', 'OPTIMIZERS',
               'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS', 'PARAM_SCHEDULERS', 'VISUALIZERS',
@@ -25,8 +27,8 @@ class CfgOptionsAction(DictAction):
     def __call__(self, parser, namespace, values, option_string=None):
         for item in values:
             if '=' not in item:
-                raise SystemExit(f'error: --cfg-options {item}: no value; write KEY=VALUE, e.g. '
-                                 f'{item}=...')
+                raise ToolError(f'--cfg-options {item}: no value; write KEY=VALUE, e.g. '
+                                f'{item}=...')
         super().__call__(parser, namespace, values, option_string)
 
 
@@ -72,7 +74,7 @@ def _nearest(word: str, candidates: Iterable[str]) -> Optional[str]:
 
 def _fail(option: str, problem: str, path, nearest: Optional[str]) -> None:
     hint = f'; nearest valid key: {".".join([*path, nearest])}' if nearest else ''
-    raise SystemExit(f'error: --cfg-options {option}: {problem}{hint}')
+    raise ToolError(f'--cfg-options {option}: {problem}{hint}')
 
 
 def check_cfg_options(cfg: Config, options: dict) -> None:

@@ -12,24 +12,26 @@ import torch.distributed as dist
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+from .errors import ToolError
+
 
 def prepare_cpu_distributed(cfg: Config, launcher: str) -> None:
     """If ``launcher`` asks for several processes and there is no GPU, set them up on CPU."""
     if launcher == 'none' or torch.cuda.is_available():
         return
     if launcher != 'pytorch':
-        raise SystemExit(f'error: --launcher {launcher} needs GPUs; without CUDA use '
-                         'tools/dist_train.sh / dist_test.sh (torchrun, --launcher pytorch)')
+        raise ToolError(f'--launcher {launcher} needs GPUs; without CUDA use '
+                        'tools/dist_train.sh / dist_test.sh (torchrun, --launcher pytorch)')
     if 'RANK' not in os.environ:
-        raise SystemExit('error: --launcher pytorch expects to be started by torchrun '
-                         '(tools/dist_train.sh CONFIG NUM_PROCESSES)')
+        raise ToolError('--launcher pytorch expects to be started by torchrun '
+                        '(tools/dist_train.sh CONFIG NUM_PROCESSES)')
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo')
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
     cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None,
                                  forward_sync_buffers=False)
     if cfg.get('sync_bn'):
-        raise SystemExit('error: SyncBN does not run on CPU; drop sync_bn from the config')
+        raise ToolError('SyncBN does not run on CPU; drop sync_bn from the config')
     if _sync_bn_to_bn(cfg.model):
         print_log('CPU processes: SyncBN layers use BN (statistics per process)',
                   logger='current')

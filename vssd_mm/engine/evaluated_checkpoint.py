@@ -12,9 +12,10 @@ from mmengine.logging import print_log
 
 from ..compat import allow_mmengine_training_state
 from ..models.checkpoint import official_classifier_to_mmpretrain
-from ..models.checkpoint_file import UnreadableCheckpointError, read_checkpoint
-from ..models.checkpoint_fit import CheckpointMismatchError, check_fits
-from ..models.download import CheckpointDownloadError, cached_checkpoint, is_url
+from ..models.checkpoint_file import read_checkpoint
+from ..models.checkpoint_fit import check_fits
+from ..models.download import cached_checkpoint, is_url
+from .errors import ToolError
 
 OFFICIAL_STATE_KEYS = ('model', 'model_ema')
 
@@ -47,13 +48,11 @@ def write_converted(converted: dict, path: str, out_dir: str, state_key: str) ->
     return dst
 
 
-def read_or_exit(path: str):
-    """The checkpoint at ``path`` (mmengine training state allowed), or exit with one line."""
-    try:
-        with allow_mmengine_training_state():
-            return read_checkpoint(path)
-    except UnreadableCheckpointError as err:
-        raise SystemExit(f'error: {err}') from None
+def read_training_checkpoint(path: str):
+    """The checkpoint at ``path``, mmengine training state allowed (``UnreadableCheckpointError``
+    when it cannot be read)."""
+    with allow_mmengine_training_state():
+        return read_checkpoint(path)
 
 
 # files read and fitted before the Runner was built: its own load need not read them twice
@@ -66,55 +65,50 @@ def _identity(path: str):
 
 
 def was_checked(path: str) -> bool:
-    """Whether ``path`` (unchanged since) passed ``exit_unless_fits`` in this process."""
+    """Whether ``path`` (unchanged since) passed ``check_fits_once`` in this process."""
     return osp.isfile(path) and _identity(path) in _checked
 
 
-def exit_unless_fits(model, checkpoint, path: str, config_name: str) -> None:
-    """Exit with one message unless ``checkpoint`` covers ``model`` exactly."""
-    try:
-        check_fits(model, checkpoint, path, config_name)
-    except CheckpointMismatchError as err:
-        raise SystemExit(f'error: {err}') from None
+def check_fits_once(model, checkpoint, path: str, config_name: str) -> None:
+    """``check_fits`` (``CheckpointMismatchError`` unless ``checkpoint`` covers ``model``
+    exactly), remembered so that the Runner's own load of ``path`` is not checked again."""
+    check_fits(model, checkpoint, path, config_name)
     _checked.add(_identity(path))
 
 
 def resolve_test_checkpoint(cfg: Config, checkpoint: str, model, state_key: Optional[str] = None,
                             config_name: str = 'the config', model_cfg=None) -> str:
-    """What the Runner loads for ``checkpoint`` (see the module docstring). Exits with one
-    message, before anything is written, when the file is missing, cannot be downloaded or read,
+    """What the Runner loads for ``checkpoint`` (see the module docstring). Raises, before
+    anything is written, when the file is missing (``ToolError``), cannot be downloaded or read,
     or does not fit the config's model (naming what it is and which config it fits).
     ``state_key`` picks the entry of an official classification file (default 'model', as the
     release's ``--eval`` reads). ``model``: the built model to fit, from ``model_cfg`` (default
     ``cfg.model``; the one inside a TTA wrapper)."""
     model_cfg = model_cfg or cfg.model
     if state_key is not None and state_key not in OFFICIAL_STATE_KEYS:
-        raise SystemExit(f'error: --state-key must be one of {OFFICIAL_STATE_KEYS}')
+        raise ToolError(f'--state-key must be one of {OFFICIAL_STATE_KEYS}')
     if is_url(checkpoint):
-        try:
-            path = cached_checkpoint(checkpoint, 'pass your copy as CHECKPOINT')
-        except CheckpointDownloadError as err:
-            raise SystemExit(f'error: {err}') from None
+        path = cached_checkpoint(checkpoint, 'pass your copy as CHECKPOINT')
     elif '://' in checkpoint:  # open-mmlab://, s3://, ...: mmengine's loaders
         return checkpoint
     elif not osp.isfile(checkpoint):
-        raise SystemExit(f'error: checkpoint not found: {checkpoint}')
+        raise ToolError(f'checkpoint not found: {checkpoint}')
     else:
         path = checkpoint
-    ckpt = read_or_exit(path)
+    ckpt = read_training_checkpoint(path)
     converted = None
     if is_vssd_classifier(model_cfg) and is_official_classification_checkpoint(ckpt):
         state_key = state_key or 'model'
         if state_key not in ckpt:
-            raise SystemExit(f'error: {path} has no {state_key!r} entry (it has '
-                             f'{sorted(k for k in ckpt if k in OFFICIAL_STATE_KEYS)})')
+            raise ToolError(f'{path} has no {state_key!r} entry (it has '
+                            f'{sorted(k for k in ckpt if k in OFFICIAL_STATE_KEYS)})')
         converted = {'state_dict': official_classifier_to_mmpretrain(ckpt[state_key]),
                      'meta': dict(converted_from=osp.basename(path), state_key=state_key)}
     elif state_key is not None:
-        raise SystemExit(f'error: --state-key applies to official VSSD classification '
-                         f'checkpoints evaluated with an mmpretrain VSSD config; {checkpoint} '
-                         'is loaded as it is')
-    exit_unless_fits(model, converted or ckpt, path, config_name)
+        raise ToolError(f'--state-key applies to official VSSD classification '
+                        f'checkpoints evaluated with an mmpretrain VSSD config; {checkpoint} '
+                        'is loaded as it is')
+    check_fits_once(model, converted or ckpt, path, config_name)
     if not converted:
         return path
     dst = write_converted(converted, path, cfg.work_dir, state_key)

@@ -9,6 +9,8 @@ from typing import Optional
 
 from mmengine.config import Config, ConfigDict
 
+from .errors import ToolError
+
 PICKLE_SUFFIXES = ('.pkl', '.pickle')
 
 
@@ -27,9 +29,9 @@ def enable_tta(cfg: Config) -> Config:
     """Wrap ``cfg.model`` in ``cfg.tta_model`` and give the test set ``cfg.tta_pipeline``."""
     missing = [k for k in ('tta_model', 'tta_pipeline') if k not in cfg]
     if missing:
-        raise SystemExit(f'error: --tta needs {" and ".join(missing)} in the config '
-                         '(the configs in configs/ define both; see configs/mmdet/_base_/'
-                         'mask_rcnn_tta.py for an example)')
+        raise ToolError(f'--tta needs {" and ".join(missing)} in the config '
+                        '(the configs in configs/ define both; see configs/mmdet/_base_/'
+                        'mask_rcnn_tta.py for an example)')
     cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
     innermost_dataset(cfg.test_dataloader.dataset).pipeline = cfg.tta_pipeline
     return cfg
@@ -51,7 +53,7 @@ def enable_output(cfg: Config, out: str) -> Config:
         cfg.test_evaluator['output_dir'] = out
         cfg.test_evaluator['keep_results'] = True
     else:
-        raise SystemExit(f'error: --out must name a .pkl file, got {out!r}')
+        raise ToolError(f'--out must name a .pkl file, got {out!r}')
     return cfg
 
 
@@ -64,8 +66,8 @@ def enable_visualization(cfg: Config, show: bool, show_dir: Optional[str],
     """
     hooks = cfg.get('default_hooks', {})
     if 'visualization' not in hooks:
-        raise SystemExit('error: --show/--show-dir need a visualization hook in '
-                         'default_hooks (e.g. dict(type="DetVisualizationHook"))')
+        raise ToolError('--show/--show-dir need a visualization hook in '
+                        'default_hooks (e.g. dict(type="DetVisualizationHook"))')
     hook = hooks['visualization']
     scope = _scope(cfg)
     if scope == 'mmpretrain':

@@ -7,6 +7,7 @@ from mmengine.config import Config
 
 from ..models.download import CheckpointDownloadError, cached_checkpoint, is_url
 from ..models.zoo import HF_REPO
+from .errors import ToolError
 from .evaluation_flags import innermost_dataset
 
 # what each dataset type expects under data_root, and where to get it
@@ -45,8 +46,8 @@ def _dataset_paths(dataset: dict) -> Iterator[Tuple[str, str]]:
 
 
 def check_datasets(cfg: Config, loaders: List[str]) -> None:
-    """Exit with the expected layout if a dataset of ``loaders`` (e.g. 'train_dataloader') is
-    missing on disk."""
+    """Raise ``ToolError`` with the expected layout if a dataset of ``loaders`` (e.g.
+    'train_dataloader') is missing on disk."""
     for loader in loaders:
         if not cfg.get(loader):
             continue
@@ -57,20 +58,20 @@ def check_datasets(cfg: Config, loaders: List[str]) -> None:
             continue
         kind = dataset.get('type', 'dataset')
         root = dataset.get('data_root') or ''
-        lines = [f'error: {loader}: {kind} data not found:']
+        lines = [f'{loader}: {kind} data not found:']
         lines += [f'  {what} {path} does not exist' for what, path in missing]
         layout = DATASET_LAYOUTS.get(kind)
         if layout:
             lines += [f'Expected layout (data_root={root!r}):', layout.format(root=root)]
         lines.append(f'A dataset elsewhere: --cfg-options {loader}.dataset.data_root=PATH/ '
                      '(and the evaluator\'s ann_file, if it has one)')
-        raise SystemExit('\n'.join(lines))
+        raise ToolError('\n'.join(lines))
 
 
-def build_model_or_exit(cfg: Config, model_cfg=None):
+def build_model_checked(cfg: Config, model_cfg=None):
     """Build the config's model (or ``model_cfg``) once before the Runner, in the config's scope,
-    with random weights and no download: an unknown type or a bad argument value is one line
-    now, not a traceback after the work dir was created. Returns the model."""
+    with random weights and no download: an unknown type or a bad argument value is a
+    ``ToolError`` now, not a traceback after the work dir was created. Returns the model."""
     from mmengine.registry import MODELS, DefaultScope
     try:
         # the Runner sets the default scope later; setting it here for good would leak into
@@ -79,8 +80,8 @@ def build_model_or_exit(cfg: Config, model_cfg=None):
             return MODELS.build(model_cfg or cfg.model)
     except (KeyError, ValueError, TypeError, NotImplementedError, AssertionError) as err:
         first = (str(err).strip().strip("'\"").splitlines() or [''])[0]
-        raise SystemExit(f'error: the config\'s model cannot be built: {type(err).__name__}: '
-                         f'{first}') from None
+        raise ToolError(f'the config\'s model cannot be built: {type(err).__name__}: '
+                        f'{first}') from None
 
 
 def _pretrained_checkpoints(node, path: str = 'model') -> Iterator[Tuple[str, str]]:
@@ -95,22 +96,22 @@ def _pretrained_checkpoints(node, path: str = 'model') -> Iterator[Tuple[str, st
 
 
 def check_pretrained(cfg: Config) -> None:
-    """Exit with what to do if an ``init_cfg`` checkpoint is not available: a missing local file,
-    or a URL that cannot be downloaded (URLs are fetched here, once, into torch's hub cache, so
-    that the Runner finds them there)."""
+    """Raise ``ToolError`` saying what to do if an ``init_cfg`` checkpoint is not available: a
+    missing local file, or a URL that cannot be downloaded (URLs are fetched here, once, into
+    torch's hub cache, so that the Runner finds them there)."""
     for where, ckpt in _pretrained_checkpoints(cfg.get('model', {})):
         if is_url(ckpt):
             try:
                 cached_checkpoint(ckpt, f'point the config at it: --cfg-options '
                                         f'{where}.checkpoint=PATH')
             except CheckpointDownloadError as err:
-                raise SystemExit(f'error: pretrained weights ({where}): {err}; or train from '
-                                 f'scratch with --cfg-options {where}=None') from None
+                raise ToolError(f'pretrained weights ({where}): {err}; or train from '
+                                f'scratch with --cfg-options {where}=None') from None
             continue
         if '://' in ckpt or osp.isfile(ckpt):
             continue
-        raise SystemExit(
-            f'error: pretrained weights not found: {ckpt} (from {where}).\n'
+        raise ToolError(
+            f'pretrained weights not found: {ckpt} (from {where}).\n'
             f'Download {osp.basename(ckpt)} (official VSSD ImageNet weights: '
             f'{HF_REPO}) to that path, point the config at your copy '
             f'with --cfg-options {where}.checkpoint=PATH, or train from scratch '

@@ -4,28 +4,28 @@ The config's ``default_scope`` (``'mmdet'``, ``'mmseg'`` or ``'mmpretrain'``) de
 the Runner builds from, so one tool set serves all three.
 """
 import os.path as osp
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 from mmengine.config import Config
 
 from ..compat import allow_mmengine_training_state, trust_training_state
-from ..models.checkpoint_file import UnreadableCheckpointError, read_checkpoint
-from ..models.checkpoint_fit import CheckpointMismatchError, check_fits
-from ..models.download import CheckpointDownloadError
+from ..models.checkpoint_file import read_checkpoint
+from ..models.checkpoint_fit import check_fits
 from .cfg_options import check_cfg_options
 from .distributed import prepare_cpu_distributed
-from .evaluated_checkpoint import (exit_unless_fits, read_or_exit, resolve_test_checkpoint,
-                                   was_checked)
+from .errors import ToolError
+from .evaluated_checkpoint import (check_fits_once, read_training_checkpoint,
+                                   resolve_test_checkpoint, was_checked)
 from .evaluation_flags import enable_output, enable_tta, enable_visualization
-from .mmcv_cuda import MmcvCudaOpsError, check_mmcv_cuda_ops
-from .preflight import build_model_or_exit, check_datasets, check_pretrained
+from .mmcv_cuda import check_mmcv_cuda_ops
+from .preflight import build_model_checked, check_datasets, check_pretrained
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     """Read a config file and merge ``--cfg-options`` into it."""
     if not osp.isfile(path):
-        raise SystemExit(f'error: config file not found: {path}')
+        raise ToolError(f'config file not found: {path}')
     cfg = Config.fromfile(path)
     if cfg_options:
         check_cfg_options(cfg, cfg_options)
@@ -52,38 +52,39 @@ def prepare_train_config(cfg: Config, config_path: str, *, work_dir: Optional[st
         amp: train with mixed precision (``AmpOptimWrapper``, dynamic loss scale); CUDA only.
         auto_scale_lr: scale the learning rate by ``total batch / auto_scale_lr.base_batch_size``.
 
-    Exits with a message (``SystemExit``) when the datasets or pretrained weights the config
-    names are not on disk; raises ``MmcvCudaOpsError`` when the model uses mmcv ops, will run on
-    a GPU and mmcv's ops were compiled without CUDA.
+    Raises ``ToolError`` when the datasets or pretrained weights the config names are not on
+    disk or a flag cannot apply, ``MmcvCudaOpsError`` when the model uses mmcv ops, will run on
+    a GPU and mmcv's ops were compiled without CUDA, and the checkpoint errors of a ``resume``
+    file that cannot be read or does not fit.
     """
     cfg.launcher = launcher
     _set_work_dir(cfg, config_path, work_dir)
     check_datasets(cfg, ['train_dataloader'] + (['val_dataloader'] if cfg.get('val_cfg') else []))
-    model = build_model_or_exit(cfg)
+    model = build_model_checked(cfg)
     check_mmcv_cuda_ops(model)
     check_pretrained(cfg)
     prepare_cpu_distributed(cfg, launcher)
     if amp:
         if not torch.cuda.is_available():
-            raise SystemExit(
-                'error: --amp needs a CUDA GPU: mmengine\'s AmpOptimWrapper refuses the CPU, and fp16 '
+            raise ToolError(
+                '--amp needs a CUDA GPU: mmengine\'s AmpOptimWrapper refuses the CPU, and fp16 '
                 'autocast does not run there (bf16 on CPU is slower than fp32). Drop --amp to train in '
                 'fp32 on this machine.')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'
     if auto_scale_lr:
         if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
-            raise SystemExit(
-                'error: --auto-scale-lr needs `auto_scale_lr = dict(enable=False, base_batch_size=N)` '
+            raise ToolError(
+                '--auto-scale-lr needs `auto_scale_lr = dict(enable=False, base_batch_size=N)` '
                 'in the config (N: the total batch size the learning rate was tuned for).')
         cfg.auto_scale_lr.enable = True
     if resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif resume is not None:
         if not osp.isfile(resume):
-            raise SystemExit(f'error: --resume checkpoint not found: {resume}')
+            raise ToolError(f'--resume checkpoint not found: {resume}')
         # resuming needs the whole model: check before anything is built or written
-        exit_unless_fits(model, read_or_exit(resume), resume, config_path)
+        check_fits_once(model, read_training_checkpoint(resume), resume, config_path)
         cfg.resume, cfg.load_from = True, resume
     return cfg
 
@@ -105,12 +106,12 @@ def prepare_test_config(cfg: Config, config_path: str, checkpoint: str, *,
             into ``show_dir``; see ``evaluation_flags.enable_visualization``.
     """
     if '://' not in checkpoint and not osp.isfile(checkpoint):
-        raise SystemExit(f'error: checkpoint not found: {checkpoint}')
+        raise ToolError(f'checkpoint not found: {checkpoint}')
     cfg.launcher = launcher
     _set_work_dir(cfg, config_path, work_dir)
     check_datasets(cfg, ['test_dataloader'])
     model_cfg = cfg.model  # before --tta wraps it
-    model = build_model_or_exit(cfg)
+    model = build_model_checked(cfg)
     check_mmcv_cuda_ops(model)
     if tta:
         enable_tta(cfg)
@@ -173,17 +174,3 @@ def check_checkpoints_before_loading(runner, strict_load_from: bool, config: str
         return resume(filename, *args, **kwargs)
 
     runner.load_checkpoint, runner.resume = load_checkpoint_checked, resume_checked
-
-
-TOOL_ERRORS = (CheckpointMismatchError, UnreadableCheckpointError, CheckpointDownloadError,
-               MmcvCudaOpsError)
-
-
-def run_or_exit(step: Callable[[], object]):
-    """Run a step of a tool (preparing the config, ``runner.train`` / ``runner.test``) and return
-    what it returns: a checkpoint that cannot be read, fetched or does not fit, or mmcv ops that
-    cannot run on the GPU, end the tool with its one-line message, not a traceback."""
-    try:
-        return step()
-    except TOOL_ERRORS as err:
-        raise SystemExit(f'error: {err}') from None

@@ -1,0 +1,28 @@
+"""The errors a tool reports as one ``error:`` line: library code raises them, ``tools/`` turn them
+into the line and exit status 1 (``exit_on_error``), so that a caller of the library (a test, a
+notebook, another tool) gets an exception it can catch instead of an exit."""
+from contextlib import contextmanager
+
+from ..models.checkpoint_file import UnreadableCheckpointError
+from ..models.checkpoint_fit import CheckpointMismatchError
+from ..models.download import CheckpointDownloadError
+from .mmcv_cuda import MmcvCudaOpsError
+
+
+class ToolError(Exception):
+    """Something given to a tool cannot be used (a config, a flag, a dataset, pretrained weights):
+    the message says what and what to do."""
+
+
+TOOL_ERRORS = (ToolError, CheckpointMismatchError, UnreadableCheckpointError,
+               CheckpointDownloadError, MmcvCudaOpsError)
+
+
+@contextmanager
+def exit_on_error():
+    """In a tool's ``main``: a ``TOOL_ERRORS`` exception ends the tool with ``error: <message>``
+    on stderr and exit status 1, not a traceback."""
+    try:
+        yield
+    except TOOL_ERRORS as err:
+        raise SystemExit(f'error: {err}') from None
