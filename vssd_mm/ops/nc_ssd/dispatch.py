@@ -9,7 +9,7 @@
 """
 import os
 import warnings
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple, TypeVar
 
 import torch
 
@@ -122,6 +122,22 @@ def kernel_failure(err: Exception, device: torch.device, strict: bool) -> None:
         error.kernel_error = err
         raise error from None
     give_up(what)
+
+
+Result = TypeVar('Result')
+
+
+def kernels_or_reference(kernels: Callable[[], Result], reference: Callable[[], Result],
+                         device: torch.device, strict: bool) -> Result:
+    """``kernels()``; where they fail to compile or launch (``is_kernel_failure``):
+    ``kernel_failure`` (strict: NCSSDKernelError; else one warning), then ``reference()``."""
+    try:
+        return kernels()
+    except Exception as err:
+        if not is_kernel_failure(err):
+            raise
+        kernel_failure(err, device, strict)
+    return reference()
 
 
 def reset() -> None:

@@ -58,11 +58,7 @@ class NCSSDFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy) -> Tuple[Optional[torch.Tensor], ...]:
         x, w, B, C, D, kv = ctx.saved_tensors
-        try:
-            grads = kernel_backward(x, w, B, C, D, kv, dy)
-        except Exception as err:
-            if not dispatch.is_kernel_failure(err):
-                raise
-            dispatch.kernel_failure(err, x.device, ctx.strict)
-            grads = nc_ssd_reference_backward(x, w, B, C, D, dy)
+        grads = dispatch.kernels_or_reference(
+            lambda: kernel_backward(x, w, B, C, D, kv, dy),
+            lambda: nc_ssd_reference_backward(x, w, B, C, D, dy), x.device, ctx.strict)
         return (*grads, None)

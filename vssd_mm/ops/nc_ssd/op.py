@@ -8,6 +8,7 @@ for exporters without a Triton runtime (ONNX: ``ExportedProgram.run_decompositio
 
 B and C are (batch, L, G, N); w and D any float dtype (the kernels read them as float32).
 """
+from functools import partial
 from typing import Optional, Tuple
 
 import torch
@@ -22,36 +23,32 @@ def run(x: Tensor, w: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor],
     """y of NC-SSD by the backend ``dispatch.choose`` picks (eager; autograd through the
     kernels' function)."""
     use_kernels, strict = dispatch.choose(x, backend)
-    if use_kernels:
-        from .function import NCSSDFunction
-        try:
-            # the kernels read w and D as float32 (one compiled variant per x dtype); autograd
-            # casts their gradients back
-            return NCSSDFunction.apply(x, w.float(), B, C, None if D is None else D.float(),
-                                       strict)
-        except Exception as err:
-            if not dispatch.is_kernel_failure(err):
-                raise
-            dispatch.kernel_failure(err, x.device, strict)
-    return nc_ssd_reference(x, w, B, C, D)
+    reference = partial(nc_ssd_reference, x, w, B, C, D)
+    if not use_kernels:
+        return reference()
+    from .function import NCSSDFunction
+    # the kernels read w and D as float32 (one compiled variant per x dtype); autograd casts
+    # their gradients back
+    return dispatch.kernels_or_reference(
+        lambda: NCSSDFunction.apply(x, w.float(), B, C, None if D is None else D.float(), strict),
+        reference, x.device, strict)
 
 
 def run_backward(dy: Tensor, x: Tensor, w: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor],
                  backend: str) -> Tuple[Optional[Tensor], ...]:
     """(dx, dw, dB, dC, dD) by the kernels (recomputing the forward's state) or the reference."""
-    from .function import kernel_backward, kv_reduce
     use_kernels, strict = dispatch.choose(x, backend)
-    if use_kernels:
-        try:
-            w32, D32 = w.float(), None if D is None else D.float()
-            kv = kv_reduce(B, x, w32, heads=x.shape[2])
-            dx, dw, dB, dC, dD = kernel_backward(x, w32, B, C, D32, kv, dy)
-            return dx, dw.to(w.dtype), dB, dC, None if D is None else dD.to(D.dtype)
-        except Exception as err:
-            if not dispatch.is_kernel_failure(err):
-                raise
-            dispatch.kernel_failure(err, x.device, strict)
-    return nc_ssd_reference_backward(x, w, B, C, D, dy)
+    reference = partial(nc_ssd_reference_backward, x, w, B, C, D, dy)
+    if not use_kernels:
+        return reference()
+
+    def kernels():
+        from .function import kernel_backward, kv_reduce
+        w32, D32 = w.float(), None if D is None else D.float()
+        kv = kv_reduce(B, x, w32, heads=x.shape[2])
+        dx, dw, dB, dC, dD = kernel_backward(x, w32, B, C, D32, kv, dy)
+        return dx, dw.to(w.dtype), dB, dC, None if D is None else dD.to(D.dtype)
+    return dispatch.kernels_or_reference(kernels, reference, x.device, strict)
 
 
 @torch.library.custom_op('vssd_mm::nc_ssd', mutates_args=())
