@@ -5,7 +5,7 @@ import torch
 from conftest import REPO, tool_main
 from vssd_mm.engine.mmcv_cuda import (DEFAULT_ARCHS, REQUIRED_KERNELS, CudaOpsPlan, MmcvBuild,
                                       build_id, build_misfit, build_of_id, cached_wheels, main,
-                                      plan_cuda_ops, plan_from_line)
+                                      plan_cuda_ops, plan_from_line, required_kernels_in)
 
 
 @pytest.mark.parametrize('torch_cuda, capabilities, switch, arch_list, line', [
@@ -139,3 +139,13 @@ def test_check_mmcv_cuda_reports_and_fails_only_where_cuda_ops_are_wanted(capsys
     monkeypatch.setenv('TORCH_CUDA_ARCH_LIST', '9.0')
     assert check(['--require-cuda']) == 1
     assert 'wants CUDA ops for 9.0: NOT served, its ops are CPU-only' in capsys.readouterr().out
+
+
+def test_kernels_are_found_by_their_mangled_names_not_by_file_name_prefixes():
+    # as cuobjdump --dump-elf-symbols prints them: a static kernel gets its file's prefix
+    nms = 'STT_FUNC STB_LOCAL STO_ENTRY _ZN37_INTERNAL_5c1f_11_nms_cuda_cu_a1b2L8nms_cudaEiffPKfPy'
+    gather = ('STT_FUNC STB_LOCAL STO_ENTRY '
+              '_ZN37_INTERNAL_5c1f_11_nms_cuda_cu_a1b2L21gather_keep_from_maskEPbPKyi')
+    roi = 'STT_FUNC STB_GLOBAL STO_ENTRY _Z29roi_align_forward_cuda_kernelIfEviPKT_S2_PS0_'
+    assert required_kernels_in('\n'.join([nms, roi])) == {'NMS', 'RoIAlign'}
+    assert required_kernels_in(gather) == frozenset()  # same file, not the kernel

@@ -20,7 +20,7 @@ from typing import FrozenSet, List, Optional, Sequence, Tuple
 # TORCH_CUDA_ARCH_LIST's default when neither it nor a visible GPU says otherwise: Ampere to
 # Hopper, plus PTX of the newest for GPUs after it.
 DEFAULT_ARCHS = ('8.0', '8.6', '8.9', '9.0+PTX')
-# the device kernels Mask R-CNN cannot train without (mangled names contain these)
+# the device kernels Mask R-CNN cannot train without: op -> kernel function name
 REQUIRED_KERNELS = {'RoIAlign': 'roi_align_forward_cuda_kernel', 'NMS': 'nms_cuda'}
 ENV_SWITCH = 'VSSD_MM_CUDA_OPS'
 
@@ -181,8 +181,16 @@ def read_mmcv_build(cuobjdump: Optional[str] = None) -> MmcvBuild:
         return MmcvBuild(mmcv.__version__, cuda)
     import importlib.util
     sass, ptx, symbols = device_code(importlib.util.find_spec('mmcv._ext').origin, cuobjdump)
-    kernels = frozenset(name for name, symbol in REQUIRED_KERNELS.items() if symbol in symbols)
-    return MmcvBuild(mmcv.__version__, cuda, sass, ptx, kernels)
+    return MmcvBuild(mmcv.__version__, cuda, sass, ptx, required_kernels_in(symbols))
+
+
+def required_kernels_in(symbols: str) -> FrozenSet[str]:
+    """Which ops of ``REQUIRED_KERNELS`` have a kernel among ``symbols`` (cuobjdump's dump of
+    device symbols). A mangled name holds the function's name behind its length ('8nms_cuda'), so
+    a file-name prefix inside another kernel's internal name ('..._nms_cuda_cu_...') does not
+    count."""
+    return frozenset(name for name, function in REQUIRED_KERNELS.items()
+                     if f'{len(function)}{function}' in symbols)
 
 
 def report_lines(build: MmcvBuild, plan: CudaOpsPlan, cuobjdump: Optional[str]) -> List[str]:
