@@ -150,7 +150,7 @@ else
     done
     if [ -z "$installed" ]; then
         if [[ $PLAN == cuda* ]]; then
-            took="CUDA ops for ${PLAN##* }: ~1 h 40 min on 2 cores for two archs"
+            took="CUDA ops for ${PLAN##* }: ~70 min on 2 cores for two archs, ~7 min per arch more"
         else
             took="CPU ops: ~45 min on 2 cores"
         fi
