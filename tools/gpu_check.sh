@@ -16,7 +16,8 @@
 #      this GPU (RoIAlign, NMS; what Mask R-CNN needs),
 #   9. `mainjob` (only when named): tools/gpu_main_job.sh, the main job on the GPU (mmcv's CUDA
 #      ops built there, Mask R-CNN / UperNet training steps vs Swin-T, the test path); it needs
-#      the wheels of tools/make_gpu_wheels.sh carried in $GPU_WHEELS.
+#      the wheels of tools/make_gpu_wheels.sh carried in $GPU_WHEELS; $MAINJOB_ARGS go to its
+#      benchmark (a CPU dry run's tiny shapes).
 # $PARTS picks parts 2-9 by name (default: tests kernels op model ablation tune mmcv); part 1
 # always runs. Parts 1-4 and 7 need only torch + triton + pytest (the device machine has no mm*
 # packages). Each part's output goes to a file in $OUT (default work_dirs/gpu_check); each part
@@ -118,8 +119,9 @@ if want mmcv; then
 fi
 
 if want mainjob; then
+    # shellcheck disable=SC2086  # MAINJOB_ARGS: benchmark_main_job.py's options (a CPU dry run's)
     OUT="$OUT/main_job" PYTHON="$PYTHON" LIMIT_SCALE="$LIMIT_SCALE" bash tools/gpu_main_job.sh \
-        || status=1
+        ${MAINJOB_ARGS:-} || status=1
 fi
 
 echo "gpu_check: results in $OUT (exit status $status)"
