@@ -22,7 +22,8 @@
 #   STEPS="wheels mmcv_build mmcv_check mask_rcnn"  then  STEPS="wheels mmcv_build test_path upernet"
 #   OUT=R bash tools/gpu_main_job.sh; tar czf "$DEVICE_OUT/main_job.tgz" R      # on the GPU
 #   a CPU dry run (wheels for this Python, the CPU wheel, tiny shapes):
-#   PYVER=3.11 bash tools/make_gpu_wheels.sh /tmp/gw && PYTHON=.venv/bin/python GPU_WHEELS=/tmp/gw \
+#   PYVER=3.11 bash tools/make_gpu_wheels.sh work_dirs/gw311 && PYTHON=.venv/bin/python \
+#     GPU_WHEELS=work_dirs/gw311 \
 #     MMCV_WHEEL=../shared/wheels/mmcv-2.1.0-cp311-cp311-linux_x86_64.whl \
 #     TEST_PATH_OPTIONS="train_dataloader.dataset.indices=4 test_dataloader.dataset.indices=2" \
 #     bash tools/gpu_main_job.sh --device cpu --precisions fp32 --backends torch --iters 2 \
@@ -31,11 +32,11 @@ set -u
 PYTHON=${PYTHON:-python3}
 OUT=${OUT:-work_dirs/gpu_main_job}
 GPU_WHEELS=${GPU_WHEELS:-work_dirs/gpu_wheels}
-SITE=${SITE:-/tmp/vssd_mm_site}
+SITE=${SITE:-work_dirs/gpu_main_job_site}   # the carried packages and the built mmcv
 BUILD_TIMEOUT=${BUILD_TIMEOUT:-480}
 LIMIT_SCALE=${LIMIT_SCALE:-1}
 mkdir -p "$OUT" "$SITE"
-OUT=$(cd "$OUT" && pwd)
+OUT=$(cd "$OUT" && pwd) SITE=$(cd "$SITE" && pwd)
 export PYTHON GPU_WHEELS SITE BUILD_TIMEOUT MMCV_WHEEL=${MMCV_WHEEL:-} \
     TEST_PATH_OPTIONS=${TEST_PATH_OPTIONS:-}
 export PYTHONPATH="$(pwd):$SITE${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
@@ -73,7 +74,7 @@ build_mmcv() {
         return 0
     fi
     wheel=$(BUILD_TIMEOUT=$BUILD_TIMEOUT bash tools/build_mmcv.sh "$PYTHON" \
-        "$(ls "$GPU_WHEELS"/mmcv-*.tar.gz)" /tmp/vssd_mm_mmcv_wheel "$plan" | tail -n 1) \
+        "$(ls "$GPU_WHEELS"/mmcv-*.tar.gz)" work_dirs/gpu_main_job_mmcv "$plan" | tail -n 1) \
         || return 1
     pip_site "$wheel"
 }
