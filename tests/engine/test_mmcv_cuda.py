@@ -43,6 +43,7 @@ def test_bad_switches_are_named(torch_cuda, switch, arch_list, message):
 
 
 CUDA_90 = plan_cuda_ops('13.0', [(9, 0)], None, None)
+RUN_TIME = CudaOpsPlan(True, False, '13.0')  # the check before a run: no archs, no cuobjdump
 ALL = frozenset(REQUIRED_KERNELS)
 
 
@@ -57,6 +58,8 @@ ALL = frozenset(REQUIRED_KERNELS)
      plan_cuda_ops('13.0', [], '1', '9.0+PTX'), 'no device code for 9.0+PTX'),
     (MmcvBuild('2.1.0', '13.0', frozenset({90}), kernels=ALL), CudaOpsPlan(False, True),
      'VSSD_MM_CUDA_OPS=0 asks for CPU-only ops'),
+    (MmcvBuild('2.1.0', '13.0'), CUDA_90, 'its device code could not be read (no cuobjdump)'),
+    (MmcvBuild('2.1.0', '12.8'), RUN_TIME, 'compiled with CUDA 12.8, torch uses CUDA 13.0'),
 ])
 def test_a_build_that_cannot_serve_says_why(build, plan, reason):
     assert reason in build_misfit(build, plan)
@@ -64,6 +67,7 @@ def test_a_build_that_cannot_serve_says_why(build, plan, reason):
 
 @pytest.mark.parametrize('build, plan', [
     (MmcvBuild('2.1.0', '13.0', frozenset({80, 90}), kernels=ALL), CUDA_90),  # a superset
+    (MmcvBuild('2.1.0', '13.0'), RUN_TIME),  # device code not read: the CUDA version decides
     (MmcvBuild('2.1.0', '13.1', frozenset({90}), frozenset({90}), ALL),
      plan_cuda_ops('13.0', [], '1', '9.0+PTX')),                             # same major
     (MmcvBuild('2.1.0', None), CudaOpsPlan(False, False)),
@@ -149,3 +153,28 @@ def test_kernels_are_found_by_their_mangled_names_not_by_file_name_prefixes():
     roi = 'STT_FUNC STB_GLOBAL STO_ENTRY _Z29roi_align_forward_cuda_kernelIfEviPKT_S2_PS0_'
     assert required_kernels_in('\n'.join([nms, roi])) == {'NMS', 'RoIAlign'}
     assert required_kernels_in(gather) == frozenset()  # same file, not the kernel
+
+
+@pytest.fixture(scope='module')
+def mask_rcnn():
+    from mmengine.config import Config
+    from vssd_mm.configs import config_path
+    from vssd_mm.engine.preflight import build_model_checked
+    return build_model_checked(Config.fromfile(str(config_path(
+        'mmdet/demo/mask_rcnn_vssd_t_demo.py'))))
+
+
+@pytest.mark.parametrize('compiled, stops', [(None, True), ('12.8', True), ('13.0', False)])
+def test_the_check_before_a_gpu_run_reads_the_cuda_version(mask_rcnn, monkeypatch, compiled,
+                                                          stops):
+    """Mask R-CNN (RoIAlign, nms) headed for a 'GPU', mmcv's report simulated."""
+    import vssd_mm.engine.mmcv_cuda as mmcv_cuda
+    model = mask_rcnn
+    monkeypatch.setattr(mmcv_cuda, 'runs_on_cuda', lambda: True)
+    monkeypatch.setattr(torch.version, 'cuda', '13.0')
+    monkeypatch.setattr(mmcv_cuda, 'read_mmcv_build', lambda: MmcvBuild('2.1.0', compiled))
+    if stops:
+        with pytest.raises(mmcv_cuda.MmcvCudaOpsError, match='on the GPU. Rebuild them'):
+            mmcv_cuda.check_mmcv_cuda_ops(model)
+    else:
+        mmcv_cuda.check_mmcv_cuda_ops(model)

@@ -135,6 +135,8 @@ def build_misfit(build: MmcvBuild, plan: CudaOpsPlan) -> Optional[str]:
         return 'its ops are CPU-only (compiled without CUDA)'
     if build.cuda.split('.')[0] != (plan.cuda or '').split('.')[0]:
         return f'its ops were compiled with CUDA {build.cuda}, torch uses CUDA {plan.cuda}'
+    if not (build.sass or build.ptx):  # device code not read (no cuobjdump)
+        return 'its device code could not be read (no cuobjdump)' if plan.archs else None
     missing = [arch for arch in plan.archs if sm_number(arch) not in build.sass
                or (arch.endswith('+PTX') and sm_number(arch) not in build.ptx)]
     if missing:
@@ -171,7 +173,8 @@ def device_code(library: str, cuobjdump: str) -> Tuple[FrozenSet[int], FrozenSet
 
 def read_mmcv_build(cuobjdump: Optional[str] = None) -> MmcvBuild:
     """What the installed mmcv's ops were built with. Device code is read only where a
-    ``cuobjdump`` is given; without one, ``sass``, ``ptx`` and ``kernels`` stay empty.
+    ``cuobjdump`` is given; without one, ``sass``, ``ptx`` and ``kernels`` stay empty (and
+    ``build_misfit`` then judges the CUDA version alone, unless archs are wanted).
     Raises ImportError when mmcv or its compiled ops do not import."""
     import mmcv
     from mmcv.ops import get_compiling_cuda_version
@@ -251,13 +254,13 @@ def runs_on_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def check_mmcv_cuda_ops(model, cuda_available: Optional[bool] = None) -> None:
+def check_mmcv_cuda_ops(model) -> None:
     """Before a Runner puts ``model`` on a GPU: raise ``MmcvCudaOpsError`` (one line: which mmcv,
     what its ops lack, the command that rebuilds them) when the model uses mmcv ops and mmcv's
     ops were compiled without CUDA or for another CUDA major than torch's. Nothing to check when
-    the run stays on the CPU (``cuda_available``: default ``runs_on_cuda()``)."""
+    the run stays on the CPU (``runs_on_cuda``)."""
     import torch
-    if not (runs_on_cuda() if cuda_available is None else cuda_available):
+    if not runs_on_cuda():
         return
     users = mmcv_op_users(model)
     if not users:
