@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build an mmcv wheel with compiled ops, CPU-only or with CUDA: the build step of tools/install.sh,
-# also run alone where a machine brings its own torch (tools/gpu_check.sh's main-job part).
+# also run alone where a machine brings its own torch (benchmarks/gpu_check.sh's main-job part).
 #   bash tools/build_mmcv.sh PYTHON SOURCE OUT_DIR PLAN
 #     PYTHON   the interpreter whose torch the ops are built against
 #     SOURCE   a requirement (mmcv==2.1.0: the source from the package registry) or an sdist path

@@ -9,25 +9,24 @@ import os.path as osp
 
 import torch
 
-from vssd_mm.models.checkpoint import official_classifier_to_mmpretrain, select_state_dict
+from vssd_mm.engine import exit_on_error
+from vssd_mm.models.checkpoints import (OFFICIAL_STATE_KEYS, convert_official_classifier,
+                                        read_checkpoint)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('src')
     parser.add_argument('dst')
-    parser.add_argument('--state-key', choices=['model', 'model_ema'], default=None,
+    parser.add_argument('--state-key', choices=OFFICIAL_STATE_KEYS, default='model',
                         help='entry of the official file (default: model)')
     args = parser.parse_args(argv)
     if osp.exists(args.dst):
         raise SystemExit(f'error: {args.dst} exists; choose another output path')
-    ckpt = torch.load(args.src, map_location='cpu', weights_only=True)
-    state = select_state_dict(ckpt, args.state_key)
-    if 'head.weight' not in state:
-        raise SystemExit(f'error: {args.src} has no classifier head (head.weight); it is not an '
-                         'official VSSD classification checkpoint')
-    torch.save({'state_dict': official_classifier_to_mmpretrain(state),
-                'meta': dict(converted_from=osp.basename(args.src))}, args.dst)
+    with exit_on_error():
+        converted = convert_official_classifier(read_checkpoint(args.src), args.src,
+                                                args.state_key)
+    torch.save(converted, args.dst)
     print(f'wrote {args.dst}')
 
 

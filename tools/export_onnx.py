@@ -51,7 +51,7 @@ def main(argv=None):
     from vssd_mm.deploy.onnx_export import MAX_SIZE, MIN_SIZE, TASKS, ImageToOutputs, export_onnx
     from vssd_mm.engine.evaluated_checkpoint import (read_training_checkpoint,
                                                      resolve_test_checkpoint)
-    from vssd_mm.models.checkpoint_fit import model_state
+    from vssd_mm.models.checkpoints import state_dict_of
 
     with exit_on_error():
         cfg = load_config(args.config, args.cfg_options)
@@ -63,7 +63,7 @@ def main(argv=None):
             path = resolve_test_checkpoint(cfg, args.checkpoint, model,
                                            config_name=osp.basename(args.config))
             # the fit was checked above
-            model.load_state_dict(model_state(read_training_checkpoint(path)), strict=False)
+            model.load_state_dict(state_dict_of(read_training_checkpoint(path)), strict=False)
     for option in ('shape', 'check_shape'):
         size = getattr(args, option)
         if size is not None and not all(MIN_SIZE[scope] <= s <= MAX_SIZE for s in size):

@@ -8,7 +8,7 @@ import torch
 
 from vssd_mm.analysis import count_flops, nc_ssd_flops
 from vssd_mm.models import VSSD
-from vssd_mm.models.layers import NCSSDMixer
+from vssd_mm.models.layers import SSDMixer
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -23,7 +23,7 @@ def test_nc_ssd_count_by_hand():
 
 def test_the_mixer_is_counted_op_by_op():
     dim, heads, d_state, h, w = 32, 2, 16, 6, 5
-    mixer = NCSSDMixer(dim, heads, d_state=d_state)
+    mixer = SSDMixer(dim, heads, d_state=d_state)
     x = torch.randn(1, h * w, dim)
 
     class Wrapped(torch.nn.Module):

@@ -29,7 +29,8 @@ def test_one_config_per_row():
 def test_row_builds_everywhere_and_trains_a_step(name):
     from mmengine.registry import DefaultScope
 
-    from vssd_mm.analysis.model_builder import build_model, synthetic_batch
+    from benchmarks.support.batches import synthetic_batch
+    from vssd_mm.analysis.model_builder import build_model
     cfg = _load(name)
     assert cfg.train_cfg.max_epochs == 100
     mixers, layout = ROWS[name]

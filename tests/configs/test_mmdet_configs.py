@@ -110,7 +110,7 @@ def test_weight_decay_groups_follow_the_release():
 def test_builds_and_runs_train_and_test(name):
     from mmdet.registry import MODELS
 
-    from vssd_mm.analysis.model_builder import synthetic_batch
+    from benchmarks.support.batches import synthetic_batch
     cfg = _load(name)
     cfg.model.backbone.init_cfg = None
     torch.manual_seed(0)

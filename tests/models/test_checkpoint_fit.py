@@ -4,9 +4,9 @@ what a whole-model file is and which config it fits."""
 import pytest
 import torch
 
-from vssd_mm.models.checkpoint_file import UnreadableCheckpointError, read_checkpoint
-from vssd_mm.models.checkpoint_fit import (CheckpointMismatchError, check_fits, fitting_configs,
-                                           identify, vssd_arch)
+from vssd_mm.models.checkpoints import (CheckpointMismatchError, UnreadableCheckpointError,
+                                        check_fits, fitting_configs, identify, read_checkpoint,
+                                        vssd_arch)
 
 SMALL = dict(embed_dim=32, depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8), d_state=16)
 
@@ -84,7 +84,7 @@ def test_unreadable_files_are_one_line(tmp_path):
                        torch.zeros(64, 64))
     expected = {'cut.pth': 'is truncated', 'legacy_cut.pth': 'is truncated or corrupt',
                 'zero.pth': 'is empty', 'bin.pth': 'is not a PyTorch checkpoint',
-                'nothing.pth': 'does not exist', '.': 'is a directory'}
+                'nothing.pth': 'checkpoint not found: ', '.': '(it is a directory)'}
     for name, text in expected.items():
         with pytest.raises(UnreadableCheckpointError) as info:
             read_checkpoint(str(tmp_path / name))

@@ -28,8 +28,8 @@ def test_converted_checkpoint_gives_the_official_logits(tmp_path, tool):
     classifier.eval()
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
-        # the official classifier: stage-4 tokens -> norm -> mean over tokens -> head
-        backbone.outnorm3 = torch.nn.Identity()  # raw stage-4 tokens, same weights as official
+        # the official classifier: the last stage's tokens -> norm -> mean over tokens -> head
+        backbone.outnorm3 = torch.nn.Identity()  # raw stage-3 tokens, same weights as official
         tokens = backbone(x)[0].flatten(2).transpose(1, 2)
         expected = head(norm(tokens).mean(1))
         got = classifier(x, mode='tensor')
@@ -55,3 +55,19 @@ def test_converted_checkpoint_fits_the_shipped_classification_config(tmp_path, t
     model = MODELS.build(Config.fromfile(str(config)).model)
     result = model.load_state_dict(torch.load(dst)['state_dict'], strict=True)
     assert not result.missing_keys and not result.unexpected_keys
+
+
+def test_converter_refuses_what_it_cannot_convert_in_one_line(tmp_path, tool):
+    """A file that is not an official classifier, or lacks the asked entry: one error line, no
+    output file."""
+    backbone = VSSD('micro').state_dict()
+    mm_file, official = tmp_path / 'mm.pth', tmp_path / 'official.pth'
+    torch.save({'state_dict': {'backbone.' + k: v for k, v in backbone.items()}}, mm_file)
+    torch.save({'model': {**backbone, 'head.weight': torch.zeros(2, 384)}}, official)
+    for src, args, message in (
+            (mm_file, [], 'mm.pth is not an official VSSD classification checkpoint'),
+            (official, ['--state-key', 'model_ema'], "has no 'model_ema' entry")):
+        proc = tool('convert_checkpoint.py', src, tmp_path / 'out.pth', *args, check=False)
+        assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+        assert proc.stderr.strip().count('\n') == 0 and 'Traceback' not in proc.stderr
+        assert not (tmp_path / 'out.pth').exists()

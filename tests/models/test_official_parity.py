@@ -2,7 +2,7 @@
 release's layer-by-layer definition (classification/models/mamba2.py and mamba_util.py) and its
 state-dict keys.
 
-The oracle (``vssd_mm.analysis.release_forward``) imports none of our layers: it reads the state
+The oracle (``benchmarks.support.release_forward``) imports none of our layers: it reads the state
 dict by the official key names and applies the official maths (stem, CPE, NC-SSD in matrix form
 with the raw-z gate, standard attention, PatchMerging, out norms); the classifier's norm + mean +
 head are applied here."""
@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vssd_mm.analysis.release_forward import release_forward
+from benchmarks.support.release_forward import release_forward
 from vssd_mm.models import VSSD
 
 

@@ -1,4 +1,5 @@
-"""VSSD backbone: official layout and numbers, OpenMMLab backbone contract, checkpoints."""
+"""VSSD backbone: official layout and numbers, the OpenMMLab backbone contract, argument and input
+checks."""
 import re
 
 import pytest
@@ -7,12 +8,14 @@ import torch.nn.functional as F
 
 from vssd_mm.models import VSSD
 from vssd_mm.variants import ARCH_SETTINGS
-from vssd_mm.models.checkpoint import CheckpointMismatchError
+
 
 # official classifier parameter counts (computed from the release's classification/models/mamba2.py,
 # matching the comments of its configs)
 CLASSIFIER_PARAMS = {'micro': 13_512_964, 'tiny': 24_270_724, 'small': 40_075_650,
                      'base': 88_823_151}
+
+
 BACKBONE_PARAMS_M = {'micro': 13.13, 'tiny': 23.76, 'small': 39.56, 'base': 88.06}
 
 
@@ -200,75 +203,6 @@ def test_with_cp_gives_the_same_outputs_and_gradients():
                                    msg=name)
 
 
-def _official_classification_state(model: VSSD, num_classes=1000):
-    """A state dict in the official classifier layout: no outnorms, final norm + head."""
-    sd = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith('outnorm')}
-    width = model.num_features[-1]
-    sd.update({'norm.weight': torch.ones(width), 'norm.bias': torch.zeros(width),
-               'head.weight': torch.zeros(num_classes, width), 'head.bias': torch.zeros(num_classes)})
-    return sd
-
-
-def test_official_classification_checkpoint_loads(tmp_path):
-    torch.manual_seed(0)
-    source = VSSD('micro')
-    path = tmp_path / 'vssd_micro_best.pth'
-    torch.save({'model': _official_classification_state(source), 'epoch': 299}, path)
-    target = VSSD('micro', init_cfg=dict(type='Pretrained', checkpoint=str(path)))
-    target.init_weights()
-    got, want = target.state_dict(), source.state_dict()
-    assert all(torch.equal(got[k], want[k]) for k in want if not k.startswith('outnorm'))
-
-
-def test_model_ema_entry_and_detection_layout(tmp_path):
-    torch.manual_seed(0)
-    source = VSSD('micro')
-    path = tmp_path / 'official.pth'
-    ema = {k: v + 1 if v.is_floating_point() else v
-           for k, v in _official_classification_state(source).items()}
-    torch.save({'model': _official_classification_state(source), 'model_ema': ema}, path)
-    target = VSSD('micro', init_cfg=dict(type='Pretrained', checkpoint=str(path),
-                                         state_key='model_ema'))
-    target.init_weights()
-    key = 'layers.0.blocks.0.attn.A_log'
-    torch.testing.assert_close(target.state_dict()[key], source.state_dict()[key] + 1)
-
-    # mmdet / mmseg layout: {'state_dict': {'backbone.*', 'neck.*', ...}}, outnorms included
-    det = tmp_path / 'mask_rcnn.pth'
-    torch.save({'state_dict': {**{f'backbone.{k}': v for k, v in source.state_dict().items()},
-                               'neck.lateral_convs.0.conv.weight': torch.zeros(1)}}, det)
-    target = VSSD('micro', init_cfg=dict(type='Pretrained', checkpoint=str(det)))
-    target.init_weights()
-    assert all(torch.equal(v, source.state_dict()[k]) for k, v in target.state_dict().items())
-
-
-def test_checkpoint_of_another_variant_is_an_error(tmp_path):
-    path = tmp_path / 'micro.pth'
-    torch.save({'model': _official_classification_state(VSSD('micro'))}, path)
-    model = VSSD('tiny', init_cfg=dict(type='Pretrained', checkpoint=str(path)))
-    with pytest.raises(CheckpointMismatchError, match=r'checkpoint has VSSD-Micro \(embed_dim 48, '
-                       r'depths \(2, 2, 8, 4\).*model has VSSD-Tiny \(embed_dim 64, depths '
-                       r'\(2, 4, 8, 4\)'):
-        model.init_weights()
-
-
-def test_missing_file_and_the_deprecated_pretrained_argument(tmp_path):
-    with pytest.raises(FileNotFoundError, match='VSSD checkpoint not found: .*nope.pth'):
-        VSSD('micro', init_cfg=dict(type='Pretrained',
-                                    checkpoint=str(tmp_path / 'nope.pth'))).init_weights()
-    torch.manual_seed(0)
-    source = VSSD('micro')
-    path = tmp_path / 'vssd_micro_best.pth'
-    torch.save({'model': _official_classification_state(source)}, path)
-    with pytest.warns(DeprecationWarning, match='pretrained` is deprecated'):
-        target = VSSD('micro', pretrained=str(path))  # what mmseg's EncoderDecoder passes down
-    target.init_weights()
-    key = 'layers.2.blocks.1.attn.in_proj.weight'
-    assert torch.equal(target.state_dict()[key], source.state_dict()[key])
-    with pytest.raises(ValueError, match='either as init_cfg or as pretrained'):
-        VSSD('micro', pretrained=str(path), init_cfg=dict(type='Pretrained', checkpoint='x'))
-
-
 @pytest.mark.parametrize('x, message', [
     (torch.randn(1, 1, 64, 64), r'expects images \(batch, 3, height, width\)'),
     (torch.randn(3, 64, 64), r'expects images'),
@@ -289,79 +223,6 @@ def test_bad_input_is_a_clear_error(x, message):
                                   "got 'cuda'"),
 ])
 def test_bad_arguments_are_named(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        VSSD(**kwargs)
-
-
-def test_nc_ssd_backend_reaches_every_mixer_call(monkeypatch):
-    # the config switch that forces the PyTorch reference (or the kernels) for the whole model
-    from vssd_mm.models.layers import nc_ssd_mixer
-    seen = []
-    real = nc_ssd_mixer.nc_ssd
-    monkeypatch.setattr(nc_ssd_mixer, 'nc_ssd',
-                        lambda *args, backend: seen.append(backend) or real(*args, backend=backend))
-    model = VSSD(dict(embed_dim=32, depths=(1, 2, 1, 1), num_heads=(1, 2, 4, 8), d_state=16),
-                 nc_ssd_backend='torch').eval()
-    model(torch.randn(1, 3, 32, 32))
-    assert seen == ['torch'] * 4  # stages 0-2: 1 + 2 + 1 NC-SSD blocks
-
-
-MICRO_G2 = dict(embed_dim=48, depths=(1, 1, 2, 1), num_heads=(2, 4, 8, 16), d_state=16,
-                ngroups=2)
-
-
-@pytest.mark.parametrize('mixer', ['causal_ssd', 'bi_ssd', 'attention',
-                                   ('causal_ssd', 'bi_ssd', 'nc_ssd', 'causal_ssd')])
-def test_ablation_mixers_keep_the_release_keys(mixer):
-    torch.manual_seed(0)
-    model = VSSD(MICRO_G2, mixer=mixer).eval()
-    released = VSSD(MICRO_G2)
-    names = (mixer,) * 3 + ('attention',) if isinstance(mixer, str) else mixer
-    for stage, name in zip(model.layers, names):
-        attn = stage.blocks[0].attn
-        assert type(attn).__name__ == ('GlobalAttention' if name == 'attention' else 'NCSSDMixer')
-        assert name == 'attention' or attn.scan == name
-    own = {k: v.shape for k, v in model.state_dict().items()}
-    # the same keys as the released model wherever the stage's mixer family is the same
-    for key, shape in ((k, v.shape) for k, v in released.state_dict().items()):
-        stage = int(key.split('.')[1]) if key.startswith('layers.') and '.attn.' in key else None
-        if stage is None or (names[stage] == 'attention') == (stage == 3):
-            assert own.get(key) == shape, key
-    out = model(torch.randn(2, 3, 64, 96))
-    assert [o.shape for o in out] == [(2, 48 * 2 ** i, 16 // 2 ** i, 24 // 2 ** i)
-                                      for i in range(4)]
-
-
-def test_causal_mixer_is_the_recurrence_of_its_weights():
-    from vssd_mm.models.layers import NCSSDMixer
-    torch.manual_seed(0)
-    mixer = NCSSDMixer(16, num_heads=4, d_state=8, ngroups=2, scan='causal_ssd').double()
-    x, hw = torch.randn(1, 12, 16, dtype=torch.float64), (3, 4)
-    z, xbc, dt = mixer.in_proj(x).split([32, 32 + 32, 4], dim=-1)
-    img = xbc.transpose(1, 2).reshape(1, -1, *hw)
-    xbc = torch.nn.functional.silu(mixer.conv2d(img)).flatten(2).transpose(1, 2)
-    v, B, C = xbc.split([32, 16, 16], dim=-1)
-    v, B, C = v.reshape(12, 4, 8), B.reshape(12, 2, 8), C.reshape(12, 2, 8)
-    delta = torch.nn.functional.softplus(dt[0] + mixer.dt_bias)           # (12, 4)
-    A = -torch.exp(mixer.A_log)
-    ys, state = [], torch.zeros(4, 8, 8, dtype=torch.float64)
-    for t in range(12):                       # head h reads group h // 2 on the causal path
-        for h in range(4):
-            g = h // 2
-            state[h] = torch.exp(delta[t, h] * A[h]) * state[h] + delta[t, h] * torch.outer(
-                B[t, g], v[t, h])
-        ys.append(torch.stack([C[t, h // 2] @ state[h] + mixer.D[h] * v[t, h]
-                               for h in range(4)]))
-    y = mixer.norm(torch.stack(ys).reshape(1, 12, 32)) * z
-    torch.testing.assert_close(mixer(x, hw), mixer.out_proj(y))
-
-
-@pytest.mark.parametrize('kwargs, message', [
-    (dict(arch='micro', mixer='bi_ssd'), r'ngroups \(1\) must be even; set ngroups=2'),
-    (dict(arch='micro', mixer='mamba'), 'mixer must be one of'),
-    (dict(arch='micro', mixer=('nc_ssd', 'nc_ssd')), 'a sequence of 4 of them'),
-])
-def test_bad_mixer_choices_are_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         VSSD(**kwargs)
 
@@ -417,142 +278,3 @@ def test_mmengine_initializers_apply_after_the_release_init():
     for key, value in model.state_dict().items():
         if key.endswith(('A_log', '.D', 'conv2d.weight')):
             assert torch.equal(value, reference[key]), key
-
-
-def test_initializers_in_a_list_with_pretrained_load_the_checkpoint_last(tmp_path):
-    source = VSSD('micro')
-    path = tmp_path / 'vssd_micro_best.pth'
-    torch.save({'model': _official_classification_state(source)}, path)
-    model = VSSD('micro', init_cfg=[dict(type='Constant', layer='Linear', val=0.5),
-                                    dict(type='Pretrained', checkpoint=str(path))])
-    model.init_weights()
-    for key, value in source.state_dict().items():
-        if not key.startswith('outnorm'):
-            assert torch.equal(model.state_dict()[key], value), key
-
-
-@pytest.mark.parametrize('training', [True, False], ids=['train', 'eval'])
-@pytest.mark.parametrize('batch', [1, 2])
-def test_input_gradient_equals_finite_differences(batch, training):
-    # float64, the derivative along a random direction of the input: every gradient flowing back
-    # through the network shows in it. Guards vssd_mm/models/layers/layout.py: on torch 2.13's
-    # CPU build BatchNorm's backward is wrong at batch size 1 when the gradient arrives with the
-    # tokens' strides (before the fix: 43 % off at batch size 1 in eval mode)
-    torch.manual_seed(0)
-    model = VSSD(arch='micro', drop_path_rate=0., out_indices=(0, 1, 2, 3)).double()
-    model.train(training)
-    image = torch.randn(batch, 3, 64, 96, dtype=torch.float64, requires_grad=True)
-    weights = [torch.randn(batch, c, 64 // 2 ** (i + 2), 96 // 2 ** (i + 2), dtype=torch.float64)
-               for i, c in enumerate((48, 96, 192, 384))]
-
-    def loss(x):
-        return sum((o * w).sum() for o, w in zip(model(x), weights))
-    direction = torch.randn_like(image)
-    along = (torch.autograd.grad(loss(image), image)[0] * direction).sum().item()
-    with torch.no_grad():
-        finite = (loss(image + 1e-7 * direction) - loss(image - 1e-7 * direction)).item() / 2e-7
-    assert abs(along - finite) <= 1e-5 * abs(finite), (along, finite)
-
-
-# the paper's Table 5 on VSSD-Micro (the ablation flags of the release's mamba2.py), ngroups 2 as
-# the release's Bi-SSD runs; the last row is the released architecture
-TABLE5 = [dict(mixer=('causal_ssd',) * 4, patch_embed='simple', downsample='simple'),
-          dict(mixer=('bi_ssd',) * 4, patch_embed='simple', downsample='simple'),
-          dict(mixer=('nc_ssd',) * 4, patch_embed='simple', downsample='simple'),
-          dict(mixer='nc_ssd', patch_embed='simple', downsample='simple'),
-          dict(mixer='nc_ssd')]
-
-
-@pytest.mark.parametrize('row', range(len(TABLE5)))
-def test_table5_models_build_and_train_a_step(row):
-    torch.manual_seed(0)
-    model = VSSD(dict(MICRO_G2, depths=(1, 1, 1, 1)), out_indices=(3,), **TABLE5[row]).train()
-    out = model(torch.randn(2, 3, 70, 100))[0]
-    assert out.shape == (2, 384, 3, 4)
-    out.square().mean().backward()
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
-
-
-def test_simple_stem_and_downsample_keys_and_grids():
-    model = VSSD(dict(MICRO_G2, depths=(1, 1, 1, 1)), patch_embed='simple', downsample='simple')
-    keys = {k: tuple(v.shape) for k, v in model.state_dict().items()
-            if k.startswith('patch_embed') or '.downsample.' in k}
-    assert keys['patch_embed.conv1.conv.weight'] == (48, 3, 4, 4)
-    assert 'patch_embed.conv1.conv.bias' not in keys and 'patch_embed.norm.weight' in keys
-    assert 'patch_embed.conv1.norm.running_mean' in keys
-    assert keys['layers.0.downsample.conv.0.conv.weight'] == (96, 48, 3, 3)
-    assert keys['layers.0.downsample.conv.0.conv.bias'] == (96,)
-    assert keys['layers.0.downsample.norm.weight'] == (96,)
-    assert not any('downsample.conv.1' in k or 'downsample.conv.0.norm' in k for k in keys)
-    maps = model.eval()(torch.randn(1, 3, 70, 100))
-    assert [m.shape[2:] for m in maps] == [(17, 25), (9, 13), (5, 7), (3, 4)]
-    assert [m.shape[2:] for m in model(torch.zeros(0, 3, 70, 100))] == [m.shape[2:] for m in maps]
-
-
-@pytest.mark.parametrize('training', [True, False], ids=['train', 'eval'])
-@pytest.mark.parametrize('batch', [1, 2])
-def test_channels_last_cpu_path_gradients_equal_float64(batch, training):
-    # float32 on the CPU takes the channels-last token path (layout.channels_last_tokens), float64
-    # the dense maps the finite-difference test above checks: the same gradients for the input
-    # and every parameter, up to 1 % of each gradient's norm. A layout fault moves all of a
-    # gradient (BatchNorm's batch-1 fault on channels-last strides: ~40 %); a ReLU whose input
-    # rounds to the other side of 0 in float32 moves one token's share of it (measured: 0.27 % of
-    # the downsampling's expand weight at batch 2, eval), which an element-wise bound would flag
-    torch.manual_seed(0)
-    model = VSSD(arch='micro', drop_path_rate=0., out_indices=(0, 1, 2, 3)).train(training)
-    image = torch.randn(batch, 3, 64, 96)
-    weights = [torch.randn(batch, c, 64 // 2 ** (i + 2), 96 // 2 ** (i + 2))
-               for i, c in enumerate((48, 96, 192, 384))]
-
-    def gradients(dtype):
-        model.to(dtype).zero_grad()
-        x = image.to(dtype, copy=True).requires_grad_()
-        sum((o * w.to(dtype)).sum() for o, w in zip(model(x), weights)).backward()
-        return [x.grad] + [p.grad for p in model.parameters()]
-    got, want = gradients(torch.float32), gradients(torch.float64)
-    # gradients that are zero in exact arithmetic (a conv bias before a training BatchNorm) are
-    # float32 rounding noise: measured against a thousandth of the largest gradient
-    floor = 1e-3 * max(w.norm() for w in want)
-    for g, w in zip(got, want):
-        assert (g.double() - w).norm() <= 1e-2 * max(w.norm(), floor)
-
-
-def test_token_path_batchnorm_updates_the_same_running_statistics():
-    # the channels-last path normalises the downsampling's (B*h*w, C, 1, 1) map: the outputs and
-    # the running mean / variance it leaves equal the dense (B, C, h, w) path's (float64)
-    from vssd_mm.models.layers import Downsample
-    torch.manual_seed(0)
-    fast = Downsample(48).train()
-    dense = Downsample(48).train().double()
-    dense.load_state_dict(fast.state_dict())
-    tokens = torch.randn(2, 15 * 22, 48)
-    got, grid = fast(tokens, (15, 22))
-    want, want_grid = dense(tokens.double(), (15, 22))
-    assert grid == want_grid == (8, 11) and got.is_contiguous()
-    torch.testing.assert_close(got.double(), want, rtol=1e-4, atol=1e-4)
-    for name, buffer in dense.conv[2].norm.named_buffers():
-        mine = getattr(fast.conv[2].norm, name)
-        torch.testing.assert_close(mine, buffer.to(mine.dtype), rtol=1e-5, atol=1e-6)
-
-
-def test_inference_writes_in_place_only_without_autograd_and_keeps_the_numbers():
-    # without autograd the eager CPU path writes element-wise results into fresh intermediates;
-    # the maps are those of the same run with autograd recording (which writes none in place)
-    from vssd_mm.models.layers import layout
-    model = VSSD(arch='micro', out_indices=(0, 1, 2, 3)).eval()
-    x = torch.randn(1, 3, 64, 96)
-    with torch.no_grad():
-        assert layout.overwrite_in_place(x) and not layout.overwrite_in_place(x.double())
-        fast = model(x)
-    recorded = model(x)
-    assert recorded[0].requires_grad and not layout.overwrite_in_place(recorded[0])
-    for got, want in zip(fast, recorded):
-        assert torch.equal(got, want)
-
-
-def test_stem_hands_on_dense_tokens_on_the_cpu_path():
-    # a transposed residual stream would make every LayerNorm copy and every CPE conv run NCHW
-    from vssd_mm.models.layers import Stem
-    for batch in (1, 2):
-        tokens, hw = Stem(3, 48)(torch.randn(batch, 3, 70, 90))
-        assert tokens.shape == (batch, 18 * 23, 48) and hw == (18, 23) and tokens.is_contiguous()

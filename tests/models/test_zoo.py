@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vssd_mm.models import VSSD
-from vssd_mm.models.download import CheckpointDownloadError, cache_dir
+from vssd_mm.models.checkpoints import CheckpointDownloadError, cache_dir
 from vssd_mm.models.zoo import HF_REPO, OFFICIAL_CHECKPOINTS, official_url
 
 REPO = Path(__file__).resolve().parents[2]

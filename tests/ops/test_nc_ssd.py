@@ -91,7 +91,7 @@ def _compare(inputs, dtype, backend_kwargs=None):
 SHAPES = [(1, 1, 1, 16, 16, 1), (2, 37, 3, 32, 16, 1), (1, 130, 2, 48, 48, 1),
           (1, 67, 8, 64, 64, 1), (2, 33, 4, 16, 32, 2), (1, 3136, 2, 64, 64, 1)]
 # VSSD-T's stages 0-2 on a 1344 x 800 detection input: 25 s a case in the interpreter, so CUDA only
-# (tools/gpu_check.sh runs them on a lent GPU)
+# (benchmarks/gpu_check.sh runs them on a lent GPU)
 DETECTION_SHAPES = [(2, 67_200, 2, 64, 64, 1), (2, 16_800, 4, 64, 64, 1), (2, 4_200, 8, 64, 64, 1)]
 
 

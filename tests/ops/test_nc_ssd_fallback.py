@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from vssd_mm.ops import nc_ssd, nc_ssd_reference
-from vssd_mm.ops.nc_ssd import NCSSDKernelError, dispatch, function, launch
+from vssd_mm.ops.nc_ssd import NCSSDKernelError, dispatch, kernel_steps, launch
 
 from test_nc_ssd import DEVICE, make_inputs
 
@@ -55,6 +55,24 @@ def test_auto_runs_the_kernels_when_they_work(monkeypatch):
     torch.testing.assert_close(y, nc_ssd_reference(*inputs()), rtol=1e-4, atol=1e-4)
 
 
+def test_backward_reads_the_forwards_state_instead_of_recomputing_it(monkeypatch):
+    """One op in eager mode as in graphs: its forward hands KV to the backward, which reduces
+    only dKV; the gradients are the reference's."""
+    calls = []
+    run = launch.Launch.__call__
+    monkeypatch.setattr(launch.Launch, '__call__',
+                        lambda self: calls.append(self.name) or run(self))
+    leaves = inputs(requires_grad=True)
+    y = nc_ssd(*leaves)
+    dy = torch.randn(y.shape, generator=torch.Generator().manual_seed(2)).to(y)
+    grads = torch.autograd.grad(y, leaves, dy)
+    assert calls.count('kv_reduce') == 2 and calls.count('apply') == 1, calls
+    ref_leaves = inputs(requires_grad=True)
+    ref_grads = torch.autograd.grad(nc_ssd_reference(*ref_leaves), ref_leaves, dy)
+    for got, ref in zip(grads, ref_grads):
+        torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-4)
+
+
 def test_auto_forward_failure_warns_once_then_uses_the_reference(monkeypatch):
     broken = Calls(RuntimeError('PTXAS error: simulated\nptxas fatal: more detail'))
     monkeypatch.setattr(launch.Launch, '__call__', broken)
@@ -89,7 +107,7 @@ def test_explicit_triton_failure_is_one_clear_error(monkeypatch):
 
 def test_auto_backward_failure_falls_back_to_reference_gradients(monkeypatch):
     broken = Calls(RuntimeError('out of resources: shared memory, Required: 262144'))
-    monkeypatch.setattr(function, 'backward_launches', broken)
+    monkeypatch.setattr(kernel_steps, 'backward_launches', broken)
     leaves = inputs(requires_grad=True)
     y = nc_ssd(*leaves)  # forward by the kernels
     dy = torch.randn(y.shape, generator=torch.Generator().manual_seed(1)).to(y)
@@ -103,7 +121,7 @@ def test_auto_backward_failure_falls_back_to_reference_gradients(monkeypatch):
 
 
 def test_explicit_triton_backward_failure_is_one_clear_error(monkeypatch):
-    monkeypatch.setattr(function, 'backward_launches', Calls(RuntimeError('simulated')))
+    monkeypatch.setattr(kernel_steps, 'backward_launches', Calls(RuntimeError('simulated')))
     leaves = inputs(requires_grad=True)
     y = nc_ssd(*leaves, backend='triton')
     with pytest.raises(NCSSDKernelError, match=r'failed on .*\(RuntimeError: simulated\)'):

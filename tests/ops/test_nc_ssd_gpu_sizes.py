@@ -1,6 +1,6 @@
 """Every NC-SSD shape VSSD-M/T/S/B launch at the paper's input sizes, Triton against the float64
 reference on the GPU: forward and all five gradients. CUDA only (hours in the interpreter);
-tools/gpu_check.sh runs them on a lent GPU."""
+benchmarks/gpu_check.sh runs them on a lent GPU."""
 import pytest
 import torch
 

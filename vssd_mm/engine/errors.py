@@ -3,9 +3,8 @@ into the line and exit status 1 (``exit_on_error``), so that a caller of the lib
 notebook, another tool) gets an exception it can catch instead of an exit."""
 from contextlib import contextmanager
 
-from ..models.checkpoint_file import UnreadableCheckpointError
-from ..models.checkpoint_fit import CheckpointMismatchError
-from ..models.download import CheckpointDownloadError
+from ..models.checkpoints import (CheckpointDownloadError, CheckpointMismatchError,
+                                  UnreadableCheckpointError)
 from .mmcv_cuda import MmcvCudaOpsError
 
 

@@ -11,26 +11,16 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from ..compat import allow_mmengine_training_state
-from ..models.checkpoint import official_classifier_to_mmpretrain
-from ..models.checkpoint_file import read_checkpoint
-from ..models.checkpoint_fit import check_fits
-from ..models.download import cached_checkpoint, is_url
+from ..models.checkpoints import (OFFICIAL_STATE_KEYS, check_fits, convert_official_classifier,
+                                  is_official_classification_checkpoint, local_file,
+                                  read_checkpoint)
 from .errors import ToolError
-
-OFFICIAL_STATE_KEYS = ('model', 'model_ema')
 
 
 def is_vssd_classifier(model_cfg) -> bool:
     """Whether a config's model is an mmpretrain ImageClassifier around VSSD."""
     backbone = model_cfg.get('backbone') or {}
     return model_cfg.get('type') == 'ImageClassifier' and backbone.get('type') == 'VSSD'
-
-
-def is_official_classification_checkpoint(ckpt) -> bool:
-    """The release's classification files: ``{'model': sd, 'model_ema': sd, ...}`` with the
-    classifier head, no mmengine ``state_dict``."""
-    return (isinstance(ckpt, dict) and 'state_dict' not in ckpt
-            and isinstance(ckpt.get('model'), dict) and 'head.weight' in ckpt['model'])
 
 
 def write_converted(converted: dict, path: str, out_dir: str, state_key: str) -> str:
@@ -87,30 +77,21 @@ def resolve_test_checkpoint(cfg: Config, checkpoint: str, model, state_key: Opti
     model_cfg = model_cfg or cfg.model
     if state_key is not None and state_key not in OFFICIAL_STATE_KEYS:
         raise ToolError(f'--state-key must be one of {OFFICIAL_STATE_KEYS}')
-    if is_url(checkpoint):
-        path = cached_checkpoint(checkpoint, 'pass your copy as CHECKPOINT')
-    elif '://' in checkpoint:  # open-mmlab://, s3://, ...: mmengine's loaders
+    path = local_file(checkpoint, 'pass your copy as CHECKPOINT')
+    if path is None:  # open-mmlab://, s3://, ...: mmengine's loaders
         return checkpoint
-    elif not osp.isfile(checkpoint):
-        raise ToolError(f'checkpoint not found: {checkpoint}')
-    else:
-        path = checkpoint
     ckpt = read_training_checkpoint(path)
-    converted = None
-    if is_vssd_classifier(model_cfg) and is_official_classification_checkpoint(ckpt):
-        state_key = state_key or 'model'
-        if state_key not in ckpt:
-            raise ToolError(f'{path} has no {state_key!r} entry (it has '
-                            f'{sorted(k for k in ckpt if k in OFFICIAL_STATE_KEYS)})')
-        converted = {'state_dict': official_classifier_to_mmpretrain(ckpt[state_key]),
-                     'meta': dict(converted_from=osp.basename(path), state_key=state_key)}
-    elif state_key is not None:
+    official = is_vssd_classifier(model_cfg) and is_official_classification_checkpoint(ckpt)
+    if state_key is not None and not official:
         raise ToolError(f'--state-key applies to official VSSD classification '
                         f'checkpoints evaluated with an mmpretrain VSSD config; {checkpoint} '
                         'is loaded as it is')
-    check_fits_once(model, converted or ckpt, path, config_name)
-    if not converted:
+    if not official:
+        check_fits_once(model, ckpt, path, config_name)
         return path
+    state_key = state_key or 'model'
+    converted = convert_official_classifier(ckpt, path, state_key)
+    check_fits_once(model, converted, path, config_name)
     dst = write_converted(converted, path, cfg.work_dir, state_key)
     _checked.add(_identity(dst))  # the converted weights were the ones checked
     return dst

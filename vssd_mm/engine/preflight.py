@@ -5,7 +5,7 @@ from typing import Iterator, List, Tuple
 
 from mmengine.config import Config
 
-from ..models.download import CheckpointDownloadError, cached_checkpoint, is_url
+from ..models.checkpoints import CheckpointDownloadError, CheckpointNotFoundError, local_file
 from ..models.zoo import HF_REPO
 from .errors import ToolError
 from .evaluation_flags import innermost_dataset
@@ -100,19 +100,15 @@ def check_pretrained(cfg: Config) -> None:
     missing local file, or a URL that cannot be downloaded (URLs are fetched here, once, into
     torch's hub cache, so that the Runner finds them there)."""
     for where, ckpt in _pretrained_checkpoints(cfg.get('model', {})):
-        if is_url(ckpt):
-            try:
-                cached_checkpoint(ckpt, f'point the config at it: --cfg-options '
-                                        f'{where}.checkpoint=PATH')
-            except CheckpointDownloadError as err:
-                raise ToolError(f'pretrained weights ({where}): {err}; or train from '
-                                f'scratch with --cfg-options {where}=None') from None
-            continue
-        if '://' in ckpt or osp.isfile(ckpt):
-            continue
-        raise ToolError(
-            f'pretrained weights not found: {ckpt} (from {where}).\n'
-            f'Download {osp.basename(ckpt)} (official VSSD ImageNet weights: '
-            f'{HF_REPO}) to that path, point the config at your copy '
-            f'with --cfg-options {where}.checkpoint=PATH, or train from scratch '
-            f'with --cfg-options {where}=None')
+        try:
+            local_file(ckpt, f'point the config at it: --cfg-options {where}.checkpoint=PATH')
+        except CheckpointDownloadError as err:
+            raise ToolError(f'pretrained weights ({where}): {err}; or train from '
+                            f'scratch with --cfg-options {where}=None') from None
+        except CheckpointNotFoundError:
+            raise ToolError(
+                f'pretrained weights not found: {ckpt} (from {where}).\n'
+                f'Download {osp.basename(ckpt)} (official VSSD ImageNet weights: '
+                f'{HF_REPO}) to that path, point the config at your copy '
+                f'with --cfg-options {where}.checkpoint=PATH, or train from scratch '
+                f'with --cfg-options {where}=None') from None

@@ -10,8 +10,7 @@ import torch
 from mmengine.config import Config
 
 from ..compat import allow_mmengine_training_state, trust_training_state
-from ..models.checkpoint_file import read_checkpoint
-from ..models.checkpoint_fit import check_fits
+from ..models.checkpoints import check_fits, read_checkpoint
 from .cfg_options import check_cfg_options
 from .distributed import prepare_cpu_distributed
 from .errors import ToolError

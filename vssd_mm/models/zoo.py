@@ -4,6 +4,8 @@ configs' ``init_cfg`` URLs are checked against this table (tests/models/test_zoo
 """
 from typing import List, NamedTuple
 
+from ..configs import task_config
+
 HF_REPO = 'https://huggingface.co/YuhengSSS/VSSD'
 
 
@@ -16,48 +18,46 @@ class OfficialCheckpoint(NamedTuple):
     filename: str
     task: str        # 'classification' | 'detection' | 'segmentation'
     variant: str     # 'micro' | 'tiny' | 'small' | 'base'
-    config: str      # relative to the repository root
     published: str   # the release README's metric(s)
+    schedule: str = ''  # detection: '1x' | '3x_ms'
     note: str = ''
 
     @property
     def url(self) -> str:
         return official_url(self.filename)
 
+    @property
+    def config(self) -> str:
+        """The shipped config that evaluates the file, relative to the repository root."""
+        return task_config(self.task, self.variant, self.schedule)
 
-_CLS = 'configs/mmpretrain/vssd_{}_8xb128_in1k.py'
-_DET = 'configs/mmdet/mask_rcnn_vssd_{}_{}.py'
-_SEG = 'configs/mmseg/upernet_vssd_{}_512x512_160k_ade20k.py'
 
+_C, _D, _S = 'classification', 'detection', 'segmentation'
 OFFICIAL_CHECKPOINTS: List[OfficialCheckpoint] = [
-    OfficialCheckpoint('vssd_micro_best.pth', 'classification', 'micro', _CLS.format('m'),
-                       'top-1 82.5'),
-    OfficialCheckpoint('vssd_tiny_best_ema.pth', 'classification', 'tiny', _CLS.format('t'),
-                       'top-1 83.6'),
-    OfficialCheckpoint('vssd_small_best_ema.pth', 'classification', 'small', _CLS.format('s'),
-                       'top-1 84.1'),
-    OfficialCheckpoint('vssd_base_best_ema.pth', 'classification', 'base', _CLS.format('b'),
-                       'top-1 84.7'),
-    OfficialCheckpoint('vssd_tiny_e300_with_mesa.pth', 'classification', 'tiny', _CLS.format('t'),
-                       'top-1 84.1', 'trained with MESA'),
-    OfficialCheckpoint('vssd_small_e300_with_mesa.pth', 'classification', 'small',
-                       _CLS.format('s'), 'top-1 84.5', 'trained with MESA'),
-    OfficialCheckpoint('vssd_base_e300_with_mesa.pth', 'classification', 'base', _CLS.format('b'),
-                       'top-1 85.4', 'trained with MESA'),
-    OfficialCheckpoint('mask_rcnn_vssd_fpn_coco_micro.pth', 'detection', 'micro',
-                       _DET.format('m', '1x'), 'box AP 45.4, mask AP 41.3'),
-    OfficialCheckpoint('mask_rcnn_vssd_fpn_coco_tiny.pth', 'detection', 'tiny',
-                       _DET.format('t', '1x'), 'box AP 46.9, mask AP 42.6'),
-    OfficialCheckpoint('mask_rcnn_vssd_fpn_coco_small.pth', 'detection', 'small',
-                       _DET.format('s', '1x'), 'box AP 48.4, mask AP 43.5'),
-    OfficialCheckpoint('mask_rcnn_vssd_fpn_coco_micro_3x.pth', 'detection', 'micro',
-                       _DET.format('m', '3x_ms'), 'box AP 47.7, mask AP 42.8'),
-    OfficialCheckpoint('mask_rcnn_vssd_fpn_coco_tiny_3x.pth', 'detection', 'tiny',
-                       _DET.format('t', '3x_ms'), 'box AP 48.8, mask AP 43.6'),
-    OfficialCheckpoint('upernet_vssd_final_4xb4-160k_ade20k-512x512_micro.pth', 'segmentation',
-                       'micro', _SEG.format('m'), 'mIoU 45.6 (single scale), 46.0 (--tta)'),
-    OfficialCheckpoint('upernet_vssd_4xb4-160k_ade20k-512x512_tiny.pth', 'segmentation', 'tiny',
-                       _SEG.format('t'), 'mIoU 47.9 (single scale), 48.7 (--tta)'),
+    OfficialCheckpoint('vssd_micro_best.pth', _C, 'micro', 'top-1 82.5'),
+    OfficialCheckpoint('vssd_tiny_best_ema.pth', _C, 'tiny', 'top-1 83.6'),
+    OfficialCheckpoint('vssd_small_best_ema.pth', _C, 'small', 'top-1 84.1'),
+    OfficialCheckpoint('vssd_base_best_ema.pth', _C, 'base', 'top-1 84.7'),
+    OfficialCheckpoint('vssd_tiny_e300_with_mesa.pth', _C, 'tiny', 'top-1 84.1',
+                       note='trained with MESA'),
+    OfficialCheckpoint('vssd_small_e300_with_mesa.pth', _C, 'small', 'top-1 84.5',
+                       note='trained with MESA'),
+    OfficialCheckpoint('vssd_base_e300_with_mesa.pth', _C, 'base', 'top-1 85.4',
+                       note='trained with MESA'),
+    OfficialCheckpoint('mask_rcnn_vssd_fpn_coco_micro.pth', _D, 'micro',
+                       'box AP 45.4, mask AP 41.3', '1x'),
+    OfficialCheckpoint('mask_rcnn_vssd_fpn_coco_tiny.pth', _D, 'tiny',
+                       'box AP 46.9, mask AP 42.6', '1x'),
+    OfficialCheckpoint('mask_rcnn_vssd_fpn_coco_small.pth', _D, 'small',
+                       'box AP 48.4, mask AP 43.5', '1x'),
+    OfficialCheckpoint('mask_rcnn_vssd_fpn_coco_micro_3x.pth', _D, 'micro',
+                       'box AP 47.7, mask AP 42.8', '3x_ms'),
+    OfficialCheckpoint('mask_rcnn_vssd_fpn_coco_tiny_3x.pth', _D, 'tiny',
+                       'box AP 48.8, mask AP 43.6', '3x_ms'),
+    OfficialCheckpoint('upernet_vssd_final_4xb4-160k_ade20k-512x512_micro.pth', _S, 'micro',
+                       'mIoU 45.6 (single scale), 46.0 (--tta)'),
+    OfficialCheckpoint('upernet_vssd_4xb4-160k_ade20k-512x512_tiny.pth', _S, 'tiny',
+                       'mIoU 47.9 (single scale), 48.7 (--tta)'),
 ]
 
 # Published but with no file of its own: the release README's "Small 3x" row (box AP 50.0, mask

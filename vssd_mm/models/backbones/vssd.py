@@ -15,12 +15,12 @@ from mmengine.registry import MODELS
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ...ops.nc_ssd import BACKENDS as NC_SSD_BACKENDS
+from ...ops.nc_ssd import check_backend
 from ...variants import resolve_arch
-from ..checkpoint import load_backbone_checkpoint
-from ..checkpoint_fit import check_backbone_fits
-from ..layers import (Downsample, GlobalAttention, NCSSDMixer, SimpleDownsample, SimpleStem, Stem,
+from ..checkpoints import check_backbone_fits, load_backbone_checkpoint
+from ..layers import (Downsample, GlobalAttention, SimpleDownsample, SimpleStem, SSDMixer, Stem,
                       VSSDBlock)
+from ..layers.layout import TokenLayout, token_layout
 
 MIXERS = ('nc_ssd', 'causal_ssd', 'bi_ssd', 'attention')  # the last three: the paper's ablations
 MIN_INPUT_SIZE = 32
@@ -107,10 +107,7 @@ class VSSD(BaseModule):
             if value not in ('overlap', 'simple'):
                 raise ValueError(f"VSSD: {name} must be 'overlap' or 'simple', got {value!r}")
         self.simple_stem = patch_embed == 'simple'
-        if nc_ssd_backend not in NC_SSD_BACKENDS:
-            raise ValueError(f'VSSD: nc_ssd_backend must be one of {NC_SSD_BACKENDS}, got '
-                             f'{nc_ssd_backend!r}')
-        self.nc_ssd_backend = nc_ssd_backend
+        self.nc_ssd_backend = check_backend(nc_ssd_backend, 'VSSD: nc_ssd_backend')
         self.out_indices = tuple(out_indices)
         if not self.out_indices or not all(0 <= i < len(depths) for i in self.out_indices):
             raise ValueError(f'VSSD: out_indices must be a non-empty subset of '
@@ -145,10 +142,10 @@ class VSSD(BaseModule):
     def _make_mixer(self, dim, heads, name, drop_rate, positive_weights) -> nn.Module:
         if name == 'attention':
             return GlobalAttention(dim, heads, attn_drop=drop_rate)
-        return NCSSDMixer(dim, heads, d_state=self.arch['d_state'],
-                          expansion=self.arch['expansion'], ngroups=self.arch['ngroups'],
-                          positive_weights=positive_weights, backend=self.nc_ssd_backend,
-                          scan=name)
+        return SSDMixer(dim, heads, d_state=self.arch['d_state'],
+                        expansion=self.arch['expansion'], ngroups=self.arch['ngroups'],
+                        positive_weights=positive_weights, backend=self.nc_ssd_backend,
+                        scan=name)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
@@ -201,26 +198,28 @@ class VSSD(BaseModule):
         first = [(s // 4) if self.simple_stem else -(-s // 4) for s in size]
         return tuple(-(-s // 2 ** stage) for s in first)
 
-    def _run_block(self, block: VSSDBlock, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+    def _run_block(self, block: VSSDBlock, x: torch.Tensor, hw: Tuple[int, int],
+                   layout: TokenLayout) -> torch.Tensor:
         if self.with_cp and x.requires_grad:
-            return checkpoint(block, x, hw, use_reentrant=False)
-        return block(x, hw)
+            return checkpoint(block, x, hw, layout, use_reentrant=False)
+        return block(x, hw, layout)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         self._check_input(x)
         if x.shape[0] == 0:  # an empty batch: empty maps of the right shapes, as mmdet's backbones
             return tuple(x.new_zeros(0, self.num_features[i], *self._grid(x.shape[2:], i))
                          for i in self.out_indices)
-        x, hw = self.patch_embed(x)
+        layout = token_layout(x)  # the CPU fast path, decided once for the whole forward
+        x, hw = self.patch_embed(x, layout)
         outs = []
         for i, stage in enumerate(self.layers):
             for block in stage.blocks:
-                x = self._run_block(block, x, hw)
+                x = self._run_block(block, x, hw, layout)
             if i in self.out_indices:
                 out = getattr(self, f'outnorm{i}')(x)
                 outs.append(out.transpose(1, 2).reshape(out.shape[0], -1, *hw).contiguous())
             if stage.downsample is not None:
-                x, hw = stage.downsample(x, hw)
+                x, hw = stage.downsample(x, hw, layout)
         return tuple(outs)
 
     def _frozen_modules(self):

@@ -1,7 +1,7 @@
 from .attention import GlobalAttention
 from .block import Mlp, VSSDBlock
 from .conv import ConvLayer, Downsample, SimpleDownsample, SimpleStem, Stem
-from .nc_ssd_mixer import NCSSDMixer
+from .ssd_mixer import SSDMixer
 
-__all__ = ['ConvLayer', 'Downsample', 'GlobalAttention', 'Mlp', 'NCSSDMixer', 'SimpleDownsample',
+__all__ = ['ConvLayer', 'Downsample', 'GlobalAttention', 'Mlp', 'SSDMixer', 'SimpleDownsample',
            'SimpleStem', 'Stem', 'VSSDBlock']

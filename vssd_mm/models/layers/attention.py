@@ -1,9 +1,11 @@
 """Multi-head self-attention of the last VSSD stage (official ``StandardAttention``)."""
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .layout import TokenLayout
 
 
 class GlobalAttention(nn.Module):
@@ -22,7 +24,10 @@ class GlobalAttention(nn.Module):
         self.to_qkv = nn.Linear(dim, 3 * dim, bias=False)
         self.to_out = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, hw: Tuple[int, int] = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, hw: Optional[Tuple[int, int]] = None,
+                layout: Optional[TokenLayout] = None) -> torch.Tensor:
+        """Tokens (B, L, dim) -> tokens; ``hw`` and ``layout`` (the other mixers' arguments) do
+        not matter here."""
         batch, tokens, dim = x.shape
         q, k, v = self.to_qkv(x).view(batch, tokens, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
         y = F.scaled_dot_product_attention(q, k, v,

@@ -5,7 +5,7 @@ import torch
 from mmcv.cnn.bricks import DropPath
 from torch import nn
 
-from .layout import depthwise_conv_on_tokens, overwrite_in_place
+from .layout import DENSE, TokenLayout
 
 
 class Mlp(nn.Module):
@@ -18,9 +18,9 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(hidden, dim)
         self.drop = nn.Dropout(drop)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, layout: TokenLayout = DENSE) -> torch.Tensor:
         hidden = self.fc1(x)
-        hidden = torch.ops.aten.gelu_(hidden) if overwrite_in_place(x) else self.act(hidden)
+        hidden = torch.ops.aten.gelu_(hidden) if layout.in_place else self.act(hidden)
         return self.drop(self.fc2(self.drop(hidden)))
 
 
@@ -30,9 +30,9 @@ class DepthwisePositionEncoding(nn.Conv2d):
     def __init__(self, dim: int):
         super().__init__(dim, dim, 3, padding=1, groups=dim)
 
-    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
-        encoding = depthwise_conv_on_tokens(super().forward, x, hw)
-        return encoding.add_(x) if overwrite_in_place(x) else x + encoding
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int], layout: TokenLayout = DENSE
+                ) -> torch.Tensor:
+        return layout.add(x, layout.depthwise_conv(super().forward, x, hw))
 
 
 class VSSDBlock(nn.Module):
@@ -40,7 +40,7 @@ class VSSDBlock(nn.Module):
 
     Args:
         dim: channels.
-        mixer: the token mixer, called as ``mixer(x, (H, W))``.
+        mixer: the token mixer, called as ``mixer(x, (H, W), layout)``.
         mlp_ratio: MLP hidden width / dim.
         drop: dropout after the MLP layers.
         drop_path: stochastic depth rate of this block.
@@ -57,13 +57,11 @@ class VSSDBlock(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
-    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
-        x = self.cpe1(x, hw)
-        x = self._add_residual(x, self.drop_path(self.attn(self.norm1(x), hw)))
-        x = self.cpe2(x, hw)
-        return self._add_residual(x, self.drop_path(self.mlp(self.norm2(x))))
-
-    @staticmethod
-    def _add_residual(x: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
-        # the branch (the mixer's or the MLP's output) is a fresh tensor that nothing else reads
-        return branch.add_(x) if overwrite_in_place(x) else x + branch
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int], layout: TokenLayout = DENSE
+                ) -> torch.Tensor:
+        """Tokens (B, H*W, dim) on an H x W grid -> tokens; ``layout``: see layout.py."""
+        x = self.cpe1(x, hw, layout)
+        # each branch (the mixer's, the MLP's output) is a fresh tensor that nothing else reads
+        x = layout.add(x, self.drop_path(self.attn(self.norm1(x), hw, layout)))
+        x = self.cpe2(x, hw, layout)
+        return layout.add(x, self.drop_path(self.mlp(self.norm2(x), layout)))

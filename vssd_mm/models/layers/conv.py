@@ -9,8 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layout import (channels_last_tokens, map_to_tokens, overwrite_in_place,
-                     tokens_as_channels_last_map, tokens_to_map)
+from .layout import DENSE, TokenLayout, map_to_tokens, tokens_as_channels_last_map, tokens_to_map
 
 
 class ConvLayer(nn.Module):
@@ -25,13 +24,28 @@ class ConvLayer(nn.Module):
         self.norm = nn.BatchNorm2d(out_channels) if norm else None
         self.act = nn.ReLU() if act else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, in_place: bool = False) -> torch.Tensor:
+        """(B, C_in, H, W) -> (B, C_out, H', W'); ``in_place``: the ReLU overwrites its input."""
         x = self.conv(x)
         if self.norm is not None:
             x = self.norm(x)
-        if self.act is not None:
-            x = self.act(x)
-        return x
+        return self._activate(x, in_place)
+
+    def on_tokens(self, x: torch.Tensor, in_place: bool = False) -> torch.Tensor:
+        """This 1x1 layer on tokens (B, L, C_in) -> (B, L, C_out), dense: the convolution as the
+        linear map of its own weight; the BatchNorm over the (B*L, C_out, 1, 1) map, the same
+        statistics per channel as over (B, C_out, H, W), on a dense map (layout.py: the CPU
+        backward's batch-1 fault on strided layouts)."""
+        if self.conv.kernel_size != (1, 1) or self.conv.stride != (1, 1) or self.conv.groups != 1:
+            raise ValueError('ConvLayer.on_tokens: only a 1x1, stride-1, ungrouped convolution is '
+                             f'a linear map of the tokens; this one is {self.conv}')
+        x = F.linear(x, self.conv.weight.flatten(1), self.conv.bias)
+        if self.norm is not None:
+            x = self.norm(x.reshape(-1, x.shape[-1], 1, 1)).view(x.shape)
+        return self._activate(x, in_place)
+
+    def _activate(self, x: torch.Tensor, in_place: bool) -> torch.Tensor:
+        return x if self.act is None else F.relu(x, inplace=in_place)
 
 
 class Stem(nn.Module):
@@ -52,8 +66,9 @@ class Stem(nn.Module):
             ConvLayer(half, embed_dim * 4, 3, stride=2, padding=1, bias=False),
             ConvLayer(embed_dim * 4, embed_dim, 1, bias=False, act=False))
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
-        if channels_last_tokens(x):  # oneDNN's faster layout; the tokens are then a dense view
+    def forward(self, x: torch.Tensor, layout: TokenLayout = DENSE
+                ) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        if layout.channels_last:  # oneDNN's faster layout; the tokens are then a dense view
             x = x.contiguous(memory_format=torch.channels_last)
         x = self.conv1(x)
         x = self.conv2(x) + x
@@ -77,25 +92,19 @@ class Downsample(nn.Module):
             ConvLayer(hidden, hidden, 3, stride=2, padding=1, groups=hidden, norm=False),
             ConvLayer(hidden, out_dim, 1, act=False))
 
-    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> Tuple[torch.Tensor, Tuple[int, int]]:
-        if channels_last_tokens(x):
-            return self._forward_on_tokens(x, hw)
-        x = self.conv(tokens_to_map(x, hw))
-        return map_to_tokens(x), tuple(x.shape[2:])
-
-    def _forward_on_tokens(self, x, hw):
-        """The same maths with the 1x1 convolutions as linears on channels-last tokens; dense
-        tokens out. The BatchNorm normalises the (B*h*w, 2D, 1, 1) map of the projected tokens:
-        the same statistics per channel as on (B, 2D, h, w), and a dense map, as on the dense
-        path (layout.py: its CPU backward's batch-1 fault on strided layouts)."""
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int], layout: TokenLayout = DENSE
+                ) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        if not layout.channels_last:
+            x = self.conv(tokens_to_map(x, hw))
+            return map_to_tokens(x), tuple(x.shape[2:])
+        # the same layers on channels-last tokens: the 1x1 convolutions as linears, dense tokens
+        # out (ConvLayer.on_tokens)
         expand, depthwise, project = self.conv
-        in_place = overwrite_in_place(x)
-        x = F.relu(F.linear(x, expand.conv.weight.flatten(1), expand.conv.bias), in_place)
-        x = F.relu(depthwise.conv(tokens_as_channels_last_map(x, hw)), in_place)
-        x = F.linear(x.permute(0, 2, 3, 1), project.conv.weight.flatten(1), project.conv.bias)
-        batch, height, width, channels = x.shape
-        x = project.norm(x.reshape(-1, channels, 1, 1))
-        return x.view(batch, height * width, channels), (height, width)
+        x = expand.on_tokens(x, layout.in_place)
+        x = depthwise(tokens_as_channels_last_map(x, hw), layout.in_place)
+        batch, _, height, width = x.shape
+        x = project.on_tokens(x.permute(0, 2, 3, 1).reshape(batch, height * width, -1))
+        return x, (height, width)
 
 
 class SimpleStem(nn.Module):
@@ -108,8 +117,9 @@ class SimpleStem(nn.Module):
         self.conv1 = ConvLayer(in_channels, embed_dim, 4, stride=4, bias=False)
         self.norm = nn.LayerNorm(embed_dim)
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
-        x = self.conv1(x)
+    def forward(self, x: torch.Tensor, layout: TokenLayout = DENSE
+                ) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        x = self.conv1(x)  # dense maps in every layout (the ablation's layer, not tuned)
         return self.norm(map_to_tokens(x)), tuple(x.shape[2:])
 
 
@@ -123,6 +133,7 @@ class SimpleDownsample(nn.Module):
         self.conv = nn.Sequential(ConvLayer(dim, out_dim, 3, stride=2, padding=1, norm=False))
         self.norm = nn.LayerNorm(out_dim)
 
-    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> Tuple[torch.Tensor, Tuple[int, int]]:
-        x = self.conv(tokens_to_map(x, hw))
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int], layout: TokenLayout = DENSE
+                ) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        x = self.conv(tokens_to_map(x, hw))  # dense maps in every layout (as SimpleStem)
         return self.norm(map_to_tokens(x)), tuple(x.shape[2:])

@@ -1,19 +1,20 @@
 """NC-SSD: the non-causal state-space-duality token mixer of VSSD.
 
 ``nc_ssd(x, w, B, C, D)`` runs the fused Triton kernels for CUDA tensors (sm_80 or newer) when
-Triton is importable and the pure-PyTorch reference (the definition) otherwise; dispatch.py says
-how to choose and what happens when the kernels fail.
+Triton is importable and the pure-PyTorch reference (the definition) otherwise, in eager mode and
+in graphs alike (one custom op, op.py); dispatch.py says how to choose and what happens when the
+kernels fail.
 """
 from typing import Optional
 
 import torch
 
 from . import op  # noqa: F401  (registers the custom ops vssd_mm::nc_ssd / nc_ssd_backward)
-from .dispatch import BACKEND_ENV, BACKENDS, NCSSDKernelError, triton_available
+from .dispatch import BACKEND_ENV, BACKENDS, NCSSDKernelError, check_backend, triton_available
 from .reference import nc_ssd_reference
 
 __all__ = ['nc_ssd', 'nc_ssd_reference', 'triton_available', 'NCSSDKernelError', 'BACKENDS',
-           'BACKEND_ENV']
+           'BACKEND_ENV', 'check_backend']
 
 
 def _check_inputs(x, w, B, C, D) -> None:
@@ -72,12 +73,9 @@ def nc_ssd(x: torch.Tensor, w: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
     Returns:
         y: (batch, tokens, heads, headdim), dtype of x. Accumulation is float32 on every backend.
     """
-    from . import dispatch
-    dispatch.requested_backend(backend)  # a bad name is an error before anything else
+    check_backend(backend)  # a bad name is an error before anything else
     _check_inputs(x, w, B, C, D)
     if B.dim() == 3:
         B, C = B.unsqueeze(2), C.unsqueeze(2)
-    if torch.compiler.is_compiling() or torch.jit.is_tracing():
-        # one graph node (vssd_mm::nc_ssd) for torch.compile, torch.export and jit traces
-        return torch.ops.vssd_mm.nc_ssd(x, w, B, C, D, backend)
-    return op.run(x, w, B, C, D, backend)
+    y, _state = torch.ops.vssd_mm.nc_ssd(x, w, B, C, D, backend)
+    return y

@@ -29,7 +29,7 @@ _given_up: Optional[str] = None  # why auto mode stopped using the kernels in th
 
 def triton_available() -> bool:
     try:
-        from . import function  # noqa: F401  (imports triton and compiles nothing)
+        from . import kernel_steps  # noqa: F401  (imports triton and compiles nothing)
     except ImportError:
         return False
     return True
@@ -39,10 +39,17 @@ def interpreting() -> bool:
     return os.environ.get('TRITON_INTERPRET') == '1'
 
 
-def requested_backend(backend: str) -> Tuple[str, str]:
-    """(backend, where it was asked for): the argument, or for 'auto' the environment's choice."""
+def check_backend(backend: str, name: str = 'nc_ssd: backend') -> str:
+    """``backend`` if it is one of BACKENDS, else a ValueError naming ``name`` (the argument as
+    the caller's user spells it, e.g. 'VSSD: nc_ssd_backend')."""
     if backend not in BACKENDS:
-        raise ValueError(f'nc_ssd: backend must be one of {BACKENDS}, got {backend!r}')
+        raise ValueError(f'{name} must be one of {BACKENDS}, got {backend!r}')
+    return backend
+
+
+def requested_backend(backend: str) -> Tuple[str, str]:
+    """(backend, where it was asked for): the argument (checked by ``check_backend`` where it
+    was given), or for 'auto' the environment's choice."""
     if backend != 'auto':
         return backend, f'backend="{backend}"'
     env = os.environ.get(BACKEND_ENV, '').strip() or 'auto'

@@ -9,7 +9,7 @@ Backward:  kv_reduce   dKV[b, h] = sum_l C_l^T dy_{l,h}               (same kern
                        so the sums stay in registers (no atomics)
 
 Computing dx, dB and dC in one kernel would read x and dy once instead of twice, but the three
-(N, P) fp32 operands it keeps live spill registers at every tile size (tools/check_kernels.py).
+(N, P) fp32 operands it keeps live spill registers at every tile size (benchmarks/check_kernels.py).
 
 Every kernel reads its inputs through their strides (no ``.contiguous()`` copies) and computes in
 float32: tiles are upcast on load and the dots run in TF32 for fp16/bf16 inputs and for fp32 inputs

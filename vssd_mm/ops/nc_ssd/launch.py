@@ -1,12 +1,12 @@
 """How the NC-SSD kernels are launched: tile sizes, warps, pipeline stages, grids and argument
 lists.
 
-The one place both the autograd function (function.py), which runs the launches, and the
+The one place both the kernel steps (kernel_steps.py), which run the launches, and the
 ahead-of-time check (compile_check.py), which compiles the very same launches for GPU targets
 without a GPU, take them from, so the check cannot drift from what runs.
 
-The launch settings were timed on an H100 (``tools/tune_kernels.py``) among those the compiler's
-own report passes (``tools/check_kernels.py``: no register spills, at least two resident blocks
+The launch settings were timed on an H100 (``benchmarks/tune_kernels.py``) among those the compiler's
+own report passes (``benchmarks/check_kernels.py``: no register spills, at least two resident blocks
 or eight warps per SM on sm_80/86/89/90).
 """
 from dataclasses import dataclass
@@ -30,8 +30,8 @@ class LaunchSettings:
 # kernel -> operand class -> settings, for VSSD's (N, P) of 48 or 64 on every architecture. The
 # classes differ in what a dot costs in registers: 'half' (fp16/bf16 tiles upcast, TF32 dots),
 # 'tf32' (fp32 with torch's TF32 switch on) and 'tf32x3' (fp32 without TF32: three TF32 dots
-# that keep fp32 accuracy). Measured on an H100 (tools/tune_kernels.py, VSSD-T stage 0 at
-# detection and classification sizes): the fastest candidate, unless tools/check_kernels.py
+# that keep fp32 accuracy). Measured on an H100 (benchmarks/tune_kernels.py, VSSD-T stage 0 at
+# detection and classification sizes): the fastest candidate, unless benchmarks/check_kernels.py
 # showed it spilling on sm_80 (3xTF32 at 64-token tiles) or leaving one block per SM on sm_86/89
 # (fp16 bwd_bc at 128); then the fastest that passes. docs/benchmarks.md has both tables.
 SETTINGS: Dict[str, Dict[str, LaunchSettings]] = {

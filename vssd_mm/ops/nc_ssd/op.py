@@ -1,10 +1,13 @@
-"""NC-SSD as a ``torch.library`` custom op, for graphs: ``torch.compile``, ``torch.export`` and
-the jit trace of the FLOP counter see one node ``vssd_mm::nc_ssd`` (and ``vssd_mm::nc_ssd_backward``
-for its gradients) instead of Triton launches or einsums they cannot follow.
+"""NC-SSD as one ``torch.library`` custom op, ``vssd_mm::nc_ssd``, the only way in: eager calls,
+``torch.compile``, ``torch.export`` and the jit trace of the FLOP counter all run this node (and
+``vssd_mm::nc_ssd_backward`` for its gradients) instead of Triton launches or einsums that graphs
+cannot follow.
 
-The op runs what eager ``nc_ssd`` runs (the Triton kernels for CUDA tensors, the reference
-otherwise, the same fallback rules); ``DECOMPOSITIONS`` maps it to the reference's standard ops,
-for exporters without a Triton runtime (ONNX: ``ExportedProgram.run_decompositions``).
+The forward returns ``y`` and the global state ``KV`` (batch, heads, N, P), float32 (float64 for
+float64 inputs), which the backward reads instead of recomputing. Each direction asks
+``dispatch.choose`` once: the Triton kernels for CUDA tensors, the reference otherwise, with
+``dispatch.kernels_or_reference``'s fallback. ``DECOMPOSITIONS`` maps the op to the reference's
+standard ops, for exporters without a Triton runtime (ONNX: ``ExportedProgram.run_decompositions``).
 
 B and C are (batch, L, G, N); w and D any float dtype (the kernels read them as float32).
 """
@@ -15,59 +18,60 @@ import torch
 from torch import Tensor
 
 from . import dispatch
-from .reference import nc_ssd_reference, nc_ssd_reference_backward
+from .reference import nc_ssd_reference_apply, nc_ssd_reference_backward, nc_ssd_reference_state
 
 
-def run(x: Tensor, w: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor],
-        backend: str) -> Tensor:
-    """y of NC-SSD by the backend ``dispatch.choose`` picks (eager; autograd through the
-    kernels' function)."""
-    use_kernels, strict = dispatch.choose(x, backend)
-    reference = partial(nc_ssd_reference, x, w, B, C, D)
-    if not use_kernels:
-        return reference()
-    from .function import NCSSDFunction
-    # the kernels read w and D as float32 (one compiled variant per x dtype); autograd casts
-    # their gradients back
-    return dispatch.kernels_or_reference(
-        lambda: NCSSDFunction.apply(x, w.float(), B, C, None if D is None else D.float(), strict),
-        reference, x.device, strict)
+def _float32(t: Optional[Tensor]) -> Optional[Tensor]:
+    # the kernels read w and D as float32: one compiled variant per dtype of x
+    return None if t is None else t.float()
 
 
-def run_backward(dy: Tensor, x: Tensor, w: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor],
-                 backend: str) -> Tuple[Optional[Tensor], ...]:
-    """(dx, dw, dB, dC, dD) by the kernels (recomputing the forward's state) or the reference."""
-    use_kernels, strict = dispatch.choose(x, backend)
-    reference = partial(nc_ssd_reference_backward, x, w, B, C, D, dy)
-    if not use_kernels:
-        return reference()
-
-    def kernels():
-        from .function import kernel_backward, kv_reduce
-        w32, D32 = w.float(), None if D is None else D.float()
-        kv = kv_reduce(B, x, w32, heads=x.shape[2])
-        dx, dw, dB, dC, dD = kernel_backward(x, w32, B, C, D32, kv, dy)
-        return dx, dw.to(w.dtype), dB, dC, None if D is None else dD.to(D.dtype)
-    return dispatch.kernels_or_reference(kernels, reference, x.device, strict)
+def _reference_forward(x, w, B, C, D) -> Tuple[Tensor, Tensor]:
+    kv = nc_ssd_reference_state(x, w, B)
+    return nc_ssd_reference_apply(C, kv, x, D), kv
 
 
 @torch.library.custom_op('vssd_mm::nc_ssd', mutates_args=())
 def nc_ssd_op(x: Tensor, w: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor],
-              backend: str) -> Tensor:
-    with torch.no_grad():
-        return run(x, w, B, C, D, backend).contiguous()
+              backend: str) -> Tuple[Tensor, Tensor]:
+    use_kernels, strict = dispatch.choose(x, backend)
+    reference = partial(_reference_forward, x, w, B, C, D)
+    if not use_kernels:
+        y, kv = reference()
+    else:
+        from .kernel_steps import kernel_forward
+        y, kv = dispatch.kernels_or_reference(
+            lambda: kernel_forward(x, _float32(w), B, C, _float32(D)), reference, x.device,
+            strict)
+    return y.contiguous(), kv
+
+
+def _state_like(x: Tensor, B: Tensor) -> Tensor:
+    acc = torch.promote_types(x.dtype, torch.float32)
+    return x.new_empty((x.shape[0], x.shape[2], B.shape[3], x.shape[3]), dtype=acc)
 
 
 @nc_ssd_op.register_fake
 def _(x, w, B, C, D, backend):
-    return torch.empty_like(x, memory_format=torch.contiguous_format)
+    return torch.empty_like(x, memory_format=torch.contiguous_format), _state_like(x, B)
 
 
 @torch.library.custom_op('vssd_mm::nc_ssd_backward', mutates_args=())
 def nc_ssd_backward_op(dy: Tensor, x: Tensor, w: Tensor, B: Tensor, C: Tensor,
-                       D: Optional[Tensor], backend: str) -> Tuple[Tensor, Tensor, Tensor, Tensor,
-                                                                   Tensor]:
-    dx, dw, dB, dC, dD = run_backward(dy.contiguous(), x, w, B, C, D, backend)
+                       D: Optional[Tensor], kv: Tensor, backend: str
+                       ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    dy = dy.contiguous()
+    use_kernels, strict = dispatch.choose(x, backend)
+    reference = partial(nc_ssd_reference_backward, x, w, B, C, D, dy, kv)
+    if not use_kernels:
+        dx, dw, dB, dC, dD = reference()
+    else:
+        def kernels():
+            from .kernel_steps import kernel_backward
+            dx, dw, dB, dC, dD = kernel_backward(x, _float32(w), B, C, _float32(D),
+                                                 kv.float(), dy)
+            return dx, dw.to(w.dtype), dB, dC, None if D is None else dD.to(D.dtype)
+        dx, dw, dB, dC, dD = dispatch.kernels_or_reference(kernels, reference, x.device, strict)
     if dD is None:  # an op returns tensors only: zeros stand in, the autograd formula drops them
         dD = x.new_zeros(x.shape[2], dtype=w.dtype)
     return (dx.contiguous(), dw.contiguous(), dB.contiguous(), dC.contiguous(),
@@ -75,7 +79,7 @@ def nc_ssd_backward_op(dy: Tensor, x: Tensor, w: Tensor, B: Tensor, C: Tensor,
 
 
 @nc_ssd_backward_op.register_fake
-def _(dy, x, w, B, C, D, backend):
+def _(dy, x, w, B, C, D, kv, backend):
     return (torch.empty_like(x, memory_format=torch.contiguous_format),
             torch.empty_like(w, memory_format=torch.contiguous_format),
             torch.empty_like(B, memory_format=torch.contiguous_format),
@@ -85,14 +89,15 @@ def _(dy, x, w, B, C, D, backend):
 
 def _setup_context(ctx, inputs, output):
     x, w, B, C, D, backend = inputs
-    ctx.save_for_backward(x, w, B, C, D)
+    _, kv = output
+    ctx.save_for_backward(x, w, B, C, D, kv)
     ctx.backend = backend
     ctx.has_d = D is not None
 
 
-def _backward(ctx, dy):
-    x, w, B, C, D = ctx.saved_tensors
-    dx, dw, dB, dC, dD = nc_ssd_backward_op(dy, x, w, B, C, D, ctx.backend)
+def _backward(ctx, dy, _dkv):
+    x, w, B, C, D, kv = ctx.saved_tensors
+    dx, dw, dB, dC, dD = nc_ssd_backward_op(dy, x, w, B, C, D, kv, ctx.backend)
     return dx, dw, dB, dC, (dD if ctx.has_d else None), None
 
 
@@ -100,7 +105,7 @@ nc_ssd_op.register_autograd(_backward, setup_context=_setup_context)
 
 
 def _reference(x, w, B, C, D=None, backend='auto'):
-    return nc_ssd_reference(x, w, B, C, D)
+    return _reference_forward(x, w, B, C, D)
 
 
 # the op in standard ops (einsum, mul, add): ExportedProgram.run_decompositions(DECOMPOSITIONS)

@@ -1,0 +1,2 @@
+"""Code the benchmark scripts share (imported as ``support`` by the scripts, as
+``benchmarks.support`` by the tests)."""

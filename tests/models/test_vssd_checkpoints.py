@@ -1,0 +1,88 @@
+"""VSSD's init_cfg checkpoints: official classification / detection files, the EMA entry,
+another variant, a missing file, the deprecated ``pretrained``, initializers before weights."""
+import pytest
+import torch
+
+from vssd_mm.models import VSSD
+from vssd_mm.models.checkpoints import CheckpointMismatchError
+
+
+def _official_classification_state(model: VSSD, num_classes=1000):
+    """A state dict in the official classifier layout: no outnorms, final norm + head."""
+    sd = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith('outnorm')}
+    width = model.num_features[-1]
+    sd.update({'norm.weight': torch.ones(width), 'norm.bias': torch.zeros(width),
+               'head.weight': torch.zeros(num_classes, width), 'head.bias': torch.zeros(num_classes)})
+    return sd
+
+
+def test_official_classification_checkpoint_loads(tmp_path):
+    torch.manual_seed(0)
+    source = VSSD('micro')
+    path = tmp_path / 'vssd_micro_best.pth'
+    torch.save({'model': _official_classification_state(source), 'epoch': 299}, path)
+    target = VSSD('micro', init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    target.init_weights()
+    got, want = target.state_dict(), source.state_dict()
+    assert all(torch.equal(got[k], want[k]) for k in want if not k.startswith('outnorm'))
+
+
+def test_model_ema_entry_and_detection_layout(tmp_path):
+    torch.manual_seed(0)
+    source = VSSD('micro')
+    path = tmp_path / 'official.pth'
+    ema = {k: v + 1 if v.is_floating_point() else v
+           for k, v in _official_classification_state(source).items()}
+    torch.save({'model': _official_classification_state(source), 'model_ema': ema}, path)
+    target = VSSD('micro', init_cfg=dict(type='Pretrained', checkpoint=str(path),
+                                         state_key='model_ema'))
+    target.init_weights()
+    key = 'layers.0.blocks.0.attn.A_log'
+    torch.testing.assert_close(target.state_dict()[key], source.state_dict()[key] + 1)
+
+    # mmdet / mmseg layout: {'state_dict': {'backbone.*', 'neck.*', ...}}, outnorms included
+    det = tmp_path / 'mask_rcnn.pth'
+    torch.save({'state_dict': {**{f'backbone.{k}': v for k, v in source.state_dict().items()},
+                               'neck.lateral_convs.0.conv.weight': torch.zeros(1)}}, det)
+    target = VSSD('micro', init_cfg=dict(type='Pretrained', checkpoint=str(det)))
+    target.init_weights()
+    assert all(torch.equal(v, source.state_dict()[k]) for k, v in target.state_dict().items())
+
+
+def test_checkpoint_of_another_variant_is_an_error(tmp_path):
+    path = tmp_path / 'micro.pth'
+    torch.save({'model': _official_classification_state(VSSD('micro'))}, path)
+    model = VSSD('tiny', init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    with pytest.raises(CheckpointMismatchError, match=r'checkpoint has VSSD-Micro \(embed_dim 48, '
+                       r'depths \(2, 2, 8, 4\).*model has VSSD-Tiny \(embed_dim 64, depths '
+                       r'\(2, 4, 8, 4\)'):
+        model.init_weights()
+
+
+def test_missing_file_and_the_deprecated_pretrained_argument(tmp_path):
+    with pytest.raises(FileNotFoundError, match='checkpoint not found: .*nope.pth'):
+        VSSD('micro', init_cfg=dict(type='Pretrained',
+                                    checkpoint=str(tmp_path / 'nope.pth'))).init_weights()
+    torch.manual_seed(0)
+    source = VSSD('micro')
+    path = tmp_path / 'vssd_micro_best.pth'
+    torch.save({'model': _official_classification_state(source)}, path)
+    with pytest.warns(DeprecationWarning, match='pretrained` is deprecated'):
+        target = VSSD('micro', pretrained=str(path))  # what mmseg's EncoderDecoder passes down
+    target.init_weights()
+    key = 'layers.2.blocks.1.attn.in_proj.weight'
+    assert torch.equal(target.state_dict()[key], source.state_dict()[key])
+    with pytest.raises(ValueError, match='either as init_cfg or as pretrained'):
+        VSSD('micro', pretrained=str(path), init_cfg=dict(type='Pretrained', checkpoint='x'))
+
+
+def test_initializers_in_a_list_with_pretrained_load_the_checkpoint_last(tmp_path):
+    source = VSSD('micro')
+    path = tmp_path / 'vssd_micro_best.pth'
+    torch.save({'model': _official_classification_state(source)}, path)
+    model = VSSD('micro', init_cfg=[dict(type='Constant', layer='Linear', val=0.5),
+                                    dict(type='Pretrained', checkpoint=str(path))])
+    model.init_weights()
+    for key, value in source.state_dict().items():
+        if not key.startswith('outnorm'):
+            assert torch.equal(model.state_dict()[key], value), key

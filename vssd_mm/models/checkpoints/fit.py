@@ -1,0 +1,76 @@
+"""Does a checkpoint fit a model?
+
+mmengine loads ``load_from`` / ``--resume`` / ``tools/test.py`` checkpoints non-strictly: a file
+of another variant or task only warns, and evaluation then reports the metrics of random weights.
+These checks compare keys and shapes first and stop with one ``CheckpointMismatchError`` that
+names the file, what it appears to be (task, VSSD variant) and the configs it fits, followed by
+the ``KeyDiff`` report.
+"""
+from typing import Dict, Mapping
+
+import torch
+from torch import nn
+
+from .identify import TASK_MODELS, describe_arch, fitting_configs, identify, vssd_arch
+from .keys import CheckpointMismatchError, KeyDiff, state_dict_of
+
+
+def _fresh_out_norm(key: str) -> bool:
+    # the release's detection and segmentation training start its out norms fresh: classification
+    # files have none of them
+    return key.startswith('outnorm')
+
+
+def check_fits(model: nn.Module, checkpoint: Mapping, path: str,
+               config: str = 'this config') -> None:
+    """Raise CheckpointMismatchError unless ``checkpoint``'s weights cover ``model`` exactly
+    (same keys, same shapes; BatchNorm's ``num_batches_tracked`` may be absent)."""
+    state = state_dict_of(checkpoint)
+    own = model.state_dict()
+    diff = KeyDiff.compare(own, state)
+    if not diff:
+        return
+    task, description, arch = identify(state)
+    own_task, _, own_arch = identify(own)
+    fits = fitting_configs(task, arch)
+    raise CheckpointMismatchError(
+        f'{path} does not fit the model of {config}: it is {description} with '
+        f'{describe_arch(arch)}; {config} builds '
+        + (f'{TASK_MODELS[own_task]} with ' if own_task else '')
+        + f'{describe_arch(own_arch)}. '
+        + (f'It fits {" or ".join(fits)}.' if fits else 'No shipped config fits it.')
+        + '\n' + diff.report())
+
+
+def check_backbone_fits(backbone: nn.Module, state_dict: Dict[str, torch.Tensor],
+                        prefix: str) -> None:
+    """Raise CheckpointMismatchError when the weights under ``prefix`` would leave part of a VSSD
+    backbone at its random init (missing or differently shaped), fresh ``outnorm*`` excepted.
+
+    Called from ``VSSD._load_from_state_dict``: it holds for any loader, stock mmdet/mmseg
+    tools' non-strict ``load_from`` included.
+    """
+    own = backbone.state_dict()
+    state = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+    diff = KeyDiff.compare(own, state, optional=_fresh_out_norm, extra_allowed=True)
+    if not diff:
+        return
+    where = f'under {prefix!r}' if prefix else 'at the top level'
+    raise CheckpointMismatchError(
+        f'the checkpoint\'s weights {where} do not fit this VSSD backbone: checkpoint has '
+        f'{describe_arch(vssd_arch(state))}, model has {describe_arch(vssd_arch(own))}; its '
+        'layers would stay randomly initialised. Use the config (arch) the checkpoint was '
+        'trained with.\n' + diff.report())
+
+
+def check_backbone_state(backbone: nn.Module, state: Dict[str, torch.Tensor],
+                         source: str) -> None:
+    """Raise CheckpointMismatchError unless ``state`` (keys relative to the backbone) holds
+    exactly the backbone's weights, fresh ``outnorm*`` excepted; ``source`` names the file."""
+    own = backbone.state_dict()
+    diff = KeyDiff.compare(own, state, optional=_fresh_out_norm)
+    if diff:
+        raise CheckpointMismatchError(
+            f'{source} does not fit this VSSD backbone: checkpoint has '
+            f'{describe_arch(vssd_arch(state))}, model has {describe_arch(vssd_arch(own))}.\n'
+            + diff.report() + '\nPick the config / arch that matches the checkpoint.')

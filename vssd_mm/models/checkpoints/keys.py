@@ -1,0 +1,77 @@
+"""The weights inside a checkpoint, and how their keys compare with a model's.
+
+One way to pick the state dict out of a file (``state_dict_of``) and one comparison with one
+report format (``KeyDiff``), for every check that says why a checkpoint does not fit.
+"""
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Mapping, Optional
+
+import torch
+
+# where the weights are: mmengine's files, then the release's classification files (live model,
+# then its EMA); a file with none of them is a bare state dict
+STATE_KEYS = ('state_dict', 'model', 'model_ema')
+# BatchNorm's counter: filled in when a file lacks it, never a reason to refuse one
+ALWAYS_OPTIONAL = re.compile(r'(^|\.)num_batches_tracked$')
+
+
+class CheckpointMismatchError(ValueError):
+    """The checkpoint does not fit the model (another variant or task, or not a VSSD checkpoint)."""
+
+
+def state_dict_of(checkpoint: Mapping, state_key: Optional[str] = None) -> Dict[str, torch.Tensor]:
+    """The tensors of a loaded checkpoint's weights, DataParallel's ``module.`` prefix removed.
+
+    ``state_key`` names the entry (e.g. ``'model_ema'`` of an official classification file);
+    without it the first of STATE_KEYS that holds a dict is taken, else the checkpoint itself.
+    """
+    if state_key is not None:
+        if not isinstance(checkpoint.get(state_key), dict):
+            entries = sorted(k for k, v in checkpoint.items() if isinstance(v, dict))
+            raise CheckpointMismatchError(f'the checkpoint has no {state_key!r} entry; its '
+                                          f'entries holding weights: {entries or "none"}')
+        checkpoint = checkpoint[state_key]
+    else:
+        checkpoint = next((checkpoint[k] for k in STATE_KEYS
+                           if isinstance(checkpoint.get(k), dict)), checkpoint)
+    return {k[len('module.'):] if k.startswith('module.') else k: v
+            for k, v in checkpoint.items() if isinstance(v, torch.Tensor)}
+
+
+def short_list(keys: List[str], limit: int = 6) -> str:
+    """'a, b, c ... (+N)': the first ``limit`` keys and how many more."""
+    return ', '.join(keys[:limit]) + (f' ... (+{len(keys) - limit})' if len(keys) > limit else '')
+
+
+@dataclass
+class KeyDiff:
+    """What a checkpoint's weights lack (``missing``), have besides (``unexpected``) and have in
+    another shape (``mismatched``: 'key: checkpoint (shape) vs model (shape)'), against a model's
+    own state dict."""
+    missing: List[str] = field(default_factory=list)
+    unexpected: List[str] = field(default_factory=list)
+    mismatched: List[str] = field(default_factory=list)
+
+    @classmethod
+    def compare(cls, own: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor],
+                optional: Callable[[str], bool] = lambda key: False,
+                extra_allowed: bool = False) -> 'KeyDiff':
+        """Compare ``state`` (the checkpoint's) with ``own`` (the model's). Keys for which
+        ``optional`` is true (and BatchNorm's ``num_batches_tracked``) may be missing;
+        ``extra_allowed`` leaves keys the model lacks unreported."""
+        return cls(
+            missing=[k for k in own if k not in state
+                     and not optional(k) and not ALWAYS_OPTIONAL.search(k)],
+            unexpected=[] if extra_allowed else [k for k in state if k not in own],
+            mismatched=[f'{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}'
+                        for k in own if k in state and state[k].shape != own[k].shape])
+
+    def __bool__(self) -> bool:
+        return bool(self.missing or self.unexpected or self.mismatched)
+
+    def report(self) -> str:
+        """One indented line per non-empty kind: '  missing (12): a, b, ... (+6)'."""
+        return '\n'.join(f'  {title} ({len(keys)}): {short_list(keys)}' for title, keys in (
+            ('missing', self.missing), ('unexpected', self.unexpected),
+            ('shape mismatch', self.mismatched)) if keys)
