@@ -1,19 +1,7 @@
 #!/usr/bin/env bash
-# Distributed training with torchrun: tools/dist_train.sh CONFIG NUM_PROCESSES [train.py args...]
-# One process per GPU; without GPUs the processes run on CPU (gloo). Several nodes: run it on each
-# node with NNODES, NODE_RANK, MASTER_ADDR and PORT set (under slurm, e.g. from SLURM_NNODES,
-# SLURM_NODEID and the first host of SLURM_JOB_NODELIST).
+# Distributed training: tools/dist_train.sh CONFIG NUM_PROCESSES [train.py args...]
+# (torchrun through tools/torchrun.sh: one process per GPU, or gloo on CPU; several nodes there)
 set -euo pipefail
-if [ $# -lt 2 ]; then
-    echo "usage: $0 CONFIG NUM_PROCESSES [tools/train.py options]" >&2
-    exit 2
-fi
-CONFIG=$1
-NPROC=$2
-shift 2
+[ $# -ge 2 ] || { echo "usage: $0 CONFIG NUM_PROCESSES [tools/train.py options]" >&2; exit 2; }
 TOOLS=$(cd "$(dirname "$0")" && pwd)
-exec "${PYTHON:-python}" -m torch.distributed.run \
-    --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \
-    --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${PORT:-29500}" \
-    --nproc_per_node="$NPROC" \
-    "$TOOLS/train.py" "$CONFIG" --launcher pytorch "$@"
+exec bash "$TOOLS/torchrun.sh" "$2" "$TOOLS/train.py" "$1" --launcher pytorch "${@:3}"

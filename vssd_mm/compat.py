@@ -11,7 +11,7 @@ methods. ``allow_mmengine_training_state()`` allow-lists exactly those globals, 
 to ``_history_buffer_getattr``, which serves only those lookups, so the load keeps the
 weights-only unpickler's protection against arbitrary code. Use it only where the user's own
 training state is read back (``--resume``, ``load_from``, ``tools/test.py CONFIG CHECKPOINT``);
-``trust_training_state(runner)`` applies it to exactly that step of a Runner.
+``vssd_mm.engine.checked_runner`` applies it to exactly that step of a Runner.
 """
 import contextlib
 import pickle
@@ -82,22 +82,6 @@ def allow_mmengine_training_state() -> Iterator[None]:
             yield
         finally:
             _allowing = 0
-
-
-def trust_training_state(runner) -> None:
-    """Let ``runner`` resume from / load the user's own mmengine checkpoints under torch >= 2.6.
-
-    Only ``Runner.load_or_resume`` (the ``resume`` / ``load_from`` step) runs inside
-    ``allow_mmengine_training_state``; pretrained weights named by ``init_cfg`` still load with
-    torch's default weights-only allow-list.
-    """
-    load_or_resume = runner.load_or_resume
-
-    def load_or_resume_trusted():
-        with allow_mmengine_training_state():
-            return load_or_resume()
-
-    runner.load_or_resume = load_or_resume_trusted
 
 
 def filter_known_warnings() -> None:

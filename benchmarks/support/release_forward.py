@@ -91,7 +91,7 @@ def release_forward(sd: StateDict, x: Tensor, arch='tiny',
         training: BatchNorm with batch statistics (the running ones untouched).
 
     Returns:
-        the four maps (B, C·2^i, ceil(H/2^(i+2)), ...) after the out norms, and the stage-4
+        the four maps (B, C·2^i, ceil(H/2^(i+2)), ...) after the out norms, and the stage-3
         tokens (B, L, 8C) before them.
     """
     settings = resolve_arch(arch)

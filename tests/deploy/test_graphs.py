@@ -64,7 +64,9 @@ def test_custom_op_gradients_equal_the_reference():
         inputs = [t for t in (x, w, B, C, D) if t is not None]
         leaves = [t.clone().requires_grad_() for t in inputs]
         ref_leaves = [t.clone().requires_grad_() for t in inputs]
-        y = torch.ops.vssd_mm.nc_ssd(*leaves[:4], leaves[4] if D is not None else None, 'auto')
+        y, state = torch.ops.vssd_mm.nc_ssd(*leaves[:4], leaves[4] if D is not None else None,
+                                            'auto')
+        assert state.shape == (2, 4, 6, 8) and state.dtype == torch.float32  # (batch, H, N, P)
         y_ref = nc_ssd_reference(*ref_leaves[:4], ref_leaves[4] if D is not None else None)
         torch.testing.assert_close(y, y_ref)
         grads = torch.autograd.grad(y, leaves, dy)

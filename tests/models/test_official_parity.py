@@ -41,7 +41,7 @@ def test_backbone_maps_equal_the_official_forward(dtype, tol):
 
 
 def test_classifier_logits_equal_the_official_forward():
-    """Classification: stage-4 tokens -> final norm (our outnorm3) -> mean -> head."""
+    """Classification: stage-3 tokens -> final norm (our outnorm3) -> mean -> head."""
     import vssd_mm  # noqa: F401
     from mmpretrain.registry import MODELS
     classifier = MODELS.build(dict(

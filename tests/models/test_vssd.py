@@ -27,7 +27,7 @@ def n_params(module):
 def test_parameter_counts_equal_the_release(arch):
     dense = VSSD(arch)
     assert round(n_params(dense) / 1e6, 2) == BACKBONE_PARAMS_M[arch]
-    # classifier = stage-4 features + final norm (= outnorm3) + linear head
+    # classifier = stage-3 features + final norm (= outnorm3) + linear head
     cls_backbone = VSSD(arch, out_indices=(3,))
     width = cls_backbone.num_features[-1]
     assert n_params(cls_backbone) + width * 1000 + 1000 == CLASSIFIER_PARAMS[arch]

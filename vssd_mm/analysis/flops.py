@@ -12,8 +12,8 @@ The jit trace the analyzer reads sees the NC-SSD op as one node, the custom op `
   of size 1 and fvcore's matmul rule ignores it, so each contraction counted ``B * L * P * N``
   (without the head factor H): micro/tiny/small/base 2.3 / 4.5 / 7.4 / 16.1 G at 224².
 
-Stage-4 attention runs through ``scaled_dot_product_attention``, which the analyzer does not know;
-it is counted like the release's two einsums: ``B * h * L * S * (d + d_v)``.
+The last stage's attention runs through ``scaled_dot_product_attention``, which the analyzer does
+not know; it is counted like the release's two einsums: ``B * h * L * S * (d + d_v)``.
 """
 from collections import Counter
 from typing import Dict, Tuple

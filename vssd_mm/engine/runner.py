@@ -9,13 +9,11 @@ from typing import Optional
 import torch
 from mmengine.config import Config
 
-from ..compat import allow_mmengine_training_state, trust_training_state
-from ..models.checkpoints import check_fits, read_checkpoint
 from .cfg_options import check_cfg_options
+from .checked_runner import checked_runner_class
 from .distributed import prepare_cpu_distributed
 from .errors import ToolError
-from .evaluated_checkpoint import (check_fits_once, read_training_checkpoint,
-                                   resolve_test_checkpoint, was_checked)
+from .evaluated_checkpoint import check_fits_once, read_training_checkpoint, resolve_test_checkpoint
 from .evaluation_flags import enable_output, enable_tta, enable_visualization
 from .mmcv_cuda import check_mmcv_cuda_ops
 from .preflight import build_model_checked, check_datasets, check_pretrained
@@ -126,50 +124,11 @@ def prepare_test_config(cfg: Config, config_path: str, checkpoint: str, *,
 
 
 def build_runner(cfg: Config, *, strict_load_from: bool = False):
-    """Build the Runner a config asks for (``runner_type`` or mmengine's default Runner).
-
-    The returned runner may read the user's own mmengine checkpoints (``resume`` / ``load_from``)
-    under torch >= 2.6's weights-only loading (see ``vssd_mm.compat``), and checks them first:
-    an unreadable file is an ``UnreadableCheckpointError``; a ``--resume`` checkpoint, and with
-    ``strict_load_from`` (tools/test.py) the ``load_from`` one, must fit the whole model
-    (``CheckpointMismatchError`` otherwise, instead of mmengine's warning and random weights).
-    A ``load_from`` for fine-tuning may differ in its heads; VSSD itself always checks that its
-    own weights fit (``VSSD._load_from_state_dict``).
-    """
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
-    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
-    trust_training_state(runner)
-    check_checkpoints_before_loading(runner, strict_load_from, cfg.get('filename') or 'the config')
+    """Build the Runner a config asks for (``runner_type`` or mmengine's default Runner) with the
+    checkpoint handling of ``checked_runner.CheckedLoading``: the user's own mmengine checkpoints
+    (``resume`` / ``load_from``) read under torch >= 2.6's weights-only loading and checked
+    before loading; with ``strict_load_from`` (tools/test.py) the ``load_from`` file must fit the
+    whole model."""
+    runner = checked_runner_class(cfg.get('runner_type')).from_cfg(cfg)
+    runner.strict_load_from = strict_load_from
     return runner
-
-
-def _unwrapped(model):
-    while hasattr(model, 'module'):  # DDP, TTA models
-        model = model.module
-    return model
-
-
-def check_checkpoints_before_loading(runner, strict_load_from: bool, config: str) -> None:
-    """Wrap ``runner.load_checkpoint`` / ``runner.resume`` with the checks of ``build_runner``."""
-    load_checkpoint, resume = runner.load_checkpoint, runner.resume
-
-    def check(filename: str, whole_model: bool) -> None:
-        # other schemes: mmengine reads and reports them; explicit --resume / tools/test.py
-        # files were checked before the Runner was built
-        if '://' in filename or was_checked(filename):
-            return
-        with allow_mmengine_training_state():
-            checkpoint = read_checkpoint(filename)
-        if whole_model:
-            check_fits(_unwrapped(runner.model), checkpoint, filename, config)
-
-    def load_checkpoint_checked(filename, *args, **kwargs):
-        check(filename, strict_load_from)
-        return load_checkpoint(filename, *args, **kwargs)
-
-    def resume_checked(filename, *args, **kwargs):
-        check(filename, True)
-        return resume(filename, *args, **kwargs)
-
-    runner.load_checkpoint, runner.resume = load_checkpoint_checked, resume_checked

@@ -1,0 +1,70 @@
+"""The Runner our tools build: mmengine's Runner (or the config's ``runner_type``) that reads the
+user's own checkpoints under torch >= 2.6 and checks them before loading.
+
+- ``load_or_resume`` (the ``resume`` / ``load_from`` step, and only it) runs inside
+  ``allow_mmengine_training_state``: mmengine's training state unpickles, weights-only otherwise.
+- ``resume``, and with ``strict_load_from`` (tools/test.py) ``load_checkpoint``, first read the
+  file (``UnreadableCheckpointError`` for a broken one) and check that it fits the whole model
+  (``CheckpointMismatchError``, instead of mmengine's warning and random weights). A
+  ``load_from`` for fine-tuning may differ in its heads; VSSD itself always checks that its own
+  weights fit (``VSSD._load_from_state_dict``).
+"""
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+from ..compat import allow_mmengine_training_state
+from ..models.checkpoints import check_fits, read_checkpoint
+from .evaluated_checkpoint import was_checked
+
+
+def _unwrapped(model):
+    while hasattr(model, 'module'):  # DDP, TTA models
+        model = model.module
+    return model
+
+
+class CheckedLoading:
+    """The checks above, for any Runner class (mixed in before it)."""
+
+    strict_load_from = False  # tools/test.py: a load_from must fit the whole model too
+
+    def load_or_resume(self) -> None:
+        with allow_mmengine_training_state():
+            return super().load_or_resume()
+
+    def load_checkpoint(self, filename: str, *args, **kwargs):
+        self._check_checkpoint(filename, whole_model=self.strict_load_from)
+        return super().load_checkpoint(filename, *args, **kwargs)
+
+    def resume(self, filename: str, *args, **kwargs):
+        self._check_checkpoint(filename, whole_model=True)
+        return super().resume(filename, *args, **kwargs)
+
+    def _check_checkpoint(self, filename: str, whole_model: bool) -> None:
+        # other schemes: mmengine reads and reports them; explicit --resume / tools/test.py
+        # files were checked before the Runner was built
+        if '://' in filename or was_checked(filename):
+            return
+        with allow_mmengine_training_state():
+            checkpoint = read_checkpoint(filename)
+        if whole_model:
+            check_fits(_unwrapped(self.model), checkpoint, filename,
+                       self.cfg.get('filename') or 'the config')
+
+
+@RUNNERS.register_module()
+class CheckedRunner(CheckedLoading, Runner):
+    """mmengine's Runner with ``CheckedLoading``; what tools/train.py and test.py build."""
+
+
+def checked_runner_class(runner_type=None) -> type:
+    """The Runner class to build: ``CheckedRunner``, or for a config's own ``runner_type`` (a
+    registered name or a class) that class with ``CheckedLoading`` mixed in."""
+    if runner_type is None or runner_type in ('Runner', Runner, 'CheckedRunner', CheckedRunner):
+        return CheckedRunner
+    base = RUNNERS.get(runner_type) if isinstance(runner_type, str) else runner_type
+    if base is None:
+        raise KeyError(f'runner_type {runner_type!r} is not a registered Runner')
+    if issubclass(base, CheckedLoading):
+        return base
+    return type(f'Checked{base.__name__}', (CheckedLoading, base), {})
