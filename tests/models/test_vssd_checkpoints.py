@@ -1,5 +1,7 @@
 """VSSD's init_cfg checkpoints: official classification / detection files, the EMA entry,
 another variant, a missing file, the deprecated ``pretrained``, initializers before weights."""
+import logging
+
 import pytest
 import torch
 
@@ -86,3 +88,43 @@ def test_initializers_in_a_list_with_pretrained_load_the_checkpoint_last(tmp_pat
     for key, value in source.state_dict().items():
         if not key.startswith('outnorm'):
             assert torch.equal(model.state_dict()[key], value), key
+
+
+def test_a_detectors_backbone_loads_into_fewer_outputs_and_names_the_unused_norms(tmp_path):
+    """A Mask R-CNN backbone (four out norms) into a VSSD that outputs only the last stage: the
+    three other out norms are unused, named in the log line; the rest loads."""
+    from mmengine.logging import MMLogger
+    torch.manual_seed(0)
+    source = VSSD('micro')
+    path = tmp_path / 'mask_rcnn.pth'
+    torch.save({'state_dict': {f'backbone.{k}': v for k, v in source.state_dict().items()}}, path)
+    target = VSSD('micro', out_indices=(3, ), init_cfg=dict(type='Pretrained',
+                                                             checkpoint=str(path)))
+    logger = MMLogger.get_current_instance()
+    lines = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logger.addHandler(handler)
+    try:
+        target.init_weights()
+    finally:
+        logger.removeHandler(handler)
+    assert all(torch.equal(v, source.state_dict()[k]) for k, v in target.state_dict().items())
+    (line, ) = [m for m in lines if m.startswith('VSSD: loaded')]
+    assert 'unused (out norms of stages this model does not output): outnorm0.weight' in line
+    assert 'outnorm2.bias' in line and 'outnorm3' not in line.split('unused')[1]
+
+
+def test_a_refusal_of_the_same_architecture_says_what_differs(tmp_path):
+    """Same variant, one block's weight missing: the message does not name VSSD-Micro twice as
+    if they differed; it says they are the same and lists the missing key."""
+    state = dict(VSSD('micro').state_dict())
+    del state['layers.1.blocks.0.mlp.fc1.weight']
+    path = tmp_path / 'damaged.pth'
+    torch.save({'state_dict': state}, path)
+    model = VSSD('micro', init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    with pytest.raises(CheckpointMismatchError) as info:
+        model.init_weights()
+    first, *report = str(info.value).splitlines()
+    assert 'checkpoint and model have the same VSSD-Micro' in first and 'model has' not in first
+    assert report[0] == '  missing (1): layers.1.blocks.0.mlp.fc1.weight'

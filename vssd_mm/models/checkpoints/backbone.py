@@ -56,9 +56,11 @@ def load_backbone_checkpoint(model: nn.Module, path: str, prefix: Optional[str] 
     shape-mismatched backbone key raises ``CheckpointMismatchError`` naming both variants.
     """
     state = backbone_state_dict(state_dict_of(_read(path, map_location), state_key), prefix)
-    check_backbone_state(model, state, path)
-    model.load_state_dict(state, strict=False)
+    diff = check_backbone_state(model, state, path)
+    model.load_state_dict({k: v for k, v in state.items() if k not in diff.unused}, strict=False)
     fresh = [k for k in model.state_dict() if k not in state]
-    print_log(f'VSSD: loaded {len(state)} tensors from {path}'
+    print_log(f'VSSD: loaded {len(state) - len(diff.unused)} tensors from {path}'
               + (f'; newly initialised (not in the checkpoint): {short_list(fresh)}' if fresh
-                 else '; no missing keys'), logger='current')
+                 else '; no missing keys')
+              + (f'; unused (out norms of stages this model does not output): '
+                 f'{short_list(diff.unused)}' if diff.unused else ''), logger='current')

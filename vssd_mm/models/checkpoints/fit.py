@@ -6,6 +6,7 @@ These checks compare keys and shapes first and stop with one ``CheckpointMismatc
 names the file, what it appears to be (task, VSSD variant) and the configs it fits, followed by
 the ``KeyDiff`` report.
 """
+import re
 from typing import Dict, Mapping
 
 import torch
@@ -15,10 +16,29 @@ from .identify import TASK_MODELS, describe_arch, fitting_configs, identify, vss
 from .keys import CheckpointMismatchError, KeyDiff, state_dict_of
 
 
+# a backbone output's LayerNorm, at the top level or under 'backbone.'
+OUT_NORM = re.compile(r'^(backbone\.)?outnorm\d+\.')
+
+
 def _fresh_out_norm(key: str) -> bool:
     # the release's detection and segmentation training start its out norms fresh: classification
     # files have none of them
     return key.startswith('outnorm')
+
+
+def _out_norm(key: str) -> bool:
+    # the out norm of a stage this model does not output (fewer out_indices than the file's
+    # model, e.g. a classifier from a detector's backbone): unused, not a mismatch
+    return OUT_NORM.match(key) is not None
+
+
+def _architectures(checkpoint_arch, model_arch) -> str:
+    """'checkpoint has X, model has Y', or where X and Y are the same, that they are."""
+    if checkpoint_arch == model_arch:
+        return (f'checkpoint and model have the same {describe_arch(model_arch)}; they differ '
+                'in the keys below')
+    return (f'checkpoint has {describe_arch(checkpoint_arch)}, model has '
+            f'{describe_arch(model_arch)}')
 
 
 def check_fits(model: nn.Module, checkpoint: Mapping, path: str,
@@ -27,18 +47,19 @@ def check_fits(model: nn.Module, checkpoint: Mapping, path: str,
     (same keys, same shapes; BatchNorm's ``num_batches_tracked`` may be absent)."""
     state = state_dict_of(checkpoint)
     own = model.state_dict()
-    diff = KeyDiff.compare(own, state)
+    diff = KeyDiff.compare(own, state, unused=_out_norm)
     if not diff:
         return
     task, description, arch = identify(state)
     own_task, _, own_arch = identify(own)
     fits = fitting_configs(task, arch)
+    same = task == own_task and arch == own_arch
     raise CheckpointMismatchError(
         f'{path} does not fit the model of {config}: it is {description} with '
         f'{describe_arch(arch)}; {config} builds '
-        + (f'{TASK_MODELS[own_task]} with ' if own_task else '')
-        + f'{describe_arch(own_arch)}. '
-        + (f'It fits {" or ".join(fits)}.' if fits else 'No shipped config fits it.')
+        + ('the same kind of model, which differs in the keys below.' if same else
+           (f'{TASK_MODELS[own_task]} with ' if own_task else '') + f'{describe_arch(own_arch)}. '
+           + (f'It fits {" or ".join(fits)}.' if fits else 'No shipped config fits it.'))
         + '\n' + diff.report())
 
 
@@ -57,20 +78,21 @@ def check_backbone_fits(backbone: nn.Module, state_dict: Dict[str, torch.Tensor]
         return
     where = f'under {prefix!r}' if prefix else 'at the top level'
     raise CheckpointMismatchError(
-        f'the checkpoint\'s weights {where} do not fit this VSSD backbone: checkpoint has '
-        f'{describe_arch(vssd_arch(state))}, model has {describe_arch(vssd_arch(own))}; its '
-        'layers would stay randomly initialised. Use the config (arch) the checkpoint was '
-        'trained with.\n' + diff.report())
+        f'the checkpoint\'s weights {where} do not fit this VSSD backbone: '
+        f'{_architectures(vssd_arch(state), vssd_arch(own))}; its layers would stay randomly '
+        'initialised. Use the config (arch) the checkpoint was trained with.\n' + diff.report())
 
 
 def check_backbone_state(backbone: nn.Module, state: Dict[str, torch.Tensor],
-                         source: str) -> None:
+                         source: str) -> KeyDiff:
     """Raise CheckpointMismatchError unless ``state`` (keys relative to the backbone) holds
-    exactly the backbone's weights, fresh ``outnorm*`` excepted; ``source`` names the file."""
+    exactly the backbone's weights, fresh ``outnorm*`` excepted and out norms of stages the
+    backbone does not output unused; ``source`` names the file. Returns the comparison."""
     own = backbone.state_dict()
-    diff = KeyDiff.compare(own, state, optional=_fresh_out_norm)
+    diff = KeyDiff.compare(own, state, optional=_fresh_out_norm, unused=_out_norm)
     if diff:
         raise CheckpointMismatchError(
-            f'{source} does not fit this VSSD backbone: checkpoint has '
-            f'{describe_arch(vssd_arch(state))}, model has {describe_arch(vssd_arch(own))}.\n'
+            f'{source} does not fit this VSSD backbone: '
+            f'{_architectures(vssd_arch(state), vssd_arch(own))}.\n'
             + diff.report() + '\nPick the config / arch that matches the checkpoint.')
+    return diff

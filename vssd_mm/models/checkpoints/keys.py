@@ -48,26 +48,33 @@ def short_list(keys: List[str], limit: int = 6) -> str:
 class KeyDiff:
     """What a checkpoint's weights lack (``missing``), have besides (``unexpected``) and have in
     another shape (``mismatched``: 'key: checkpoint (shape) vs model (shape)'), against a model's
-    own state dict."""
+    own state dict; ``unused``: keys the model lacks that it legitimately does not use (not a
+    mismatch, reported when loading)."""
     missing: List[str] = field(default_factory=list)
     unexpected: List[str] = field(default_factory=list)
     mismatched: List[str] = field(default_factory=list)
+    unused: List[str] = field(default_factory=list)
 
     @classmethod
     def compare(cls, own: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor],
                 optional: Callable[[str], bool] = lambda key: False,
+                unused: Callable[[str], bool] = lambda key: False,
                 extra_allowed: bool = False) -> 'KeyDiff':
         """Compare ``state`` (the checkpoint's) with ``own`` (the model's). Keys for which
-        ``optional`` is true (and BatchNorm's ``num_batches_tracked``) may be missing;
-        ``extra_allowed`` leaves keys the model lacks unreported."""
+        ``optional`` is true (and BatchNorm's ``num_batches_tracked``) may be missing; extra keys
+        for which ``unused`` is true are ``unused``, not ``unexpected``; ``extra_allowed`` leaves
+        every key the model lacks unreported."""
+        extra = [k for k in state if k not in own]
         return cls(
             missing=[k for k in own if k not in state
                      and not optional(k) and not ALWAYS_OPTIONAL.search(k)],
-            unexpected=[] if extra_allowed else [k for k in state if k not in own],
+            unexpected=[] if extra_allowed else [k for k in extra if not unused(k)],
             mismatched=[f'{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}'
-                        for k in own if k in state and state[k].shape != own[k].shape])
+                        for k in own if k in state and state[k].shape != own[k].shape],
+            unused=[k for k in extra if unused(k)])
 
     def __bool__(self) -> bool:
+        """Whether anything is a mismatch (``unused`` keys are not)."""
         return bool(self.missing or self.unexpected or self.mismatched)
 
     def report(self) -> str:
