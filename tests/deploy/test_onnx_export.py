@@ -96,3 +96,42 @@ def test_tool_names_the_missing_extra(monkeypatch, tmp_path, capsys):
     with pytest.raises(SystemExit, match=r'needs the deploy extra \(onnxscript is missing\): '
                                          r'pip install -e "\.\[deploy\]"'):
         module.main([str(REPO / CONFIGS['cls']), '--out', str(tmp_path / 'x.onnx')])
+
+
+@pytest.mark.parametrize('what', ['backbone', 'classifier'])
+def test_plain_torch_onnx_export_works_without_our_tool(what, tmp_path):
+    """A user's own ``torch.onnx.export(..., dynamo=True)`` with dynamic H x W, no translation
+    table: the VSSD backbone and an mmpretrain VSSD classifier, equal in onnxruntime to eager at
+    two sizes they were not exported at."""
+    import vssd_mm  # noqa: F401
+    from mmpretrain.registry import MODELS
+
+    from vssd_mm.models import VSSD
+    torch.manual_seed(0)
+    arch = dict(embed_dim=32, depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8), d_state=16)
+    if what == 'backbone':
+        model = VSSD(arch, out_indices=(0, 1, 2, 3))
+    else:
+        model = MODELS.build(dict(
+            type='ImageClassifier', backbone=dict(type='VSSD', arch=arch, out_indices=(3, )),
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(type='LinearClsHead', num_classes=5, in_channels=256)))
+    model.eval()
+    dims = {0: torch.export.Dim('batch', min=1, max=64),
+            2: torch.export.Dim('height', min=64, max=1024),
+            3: torch.export.Dim('width', min=64, max=1024)}
+    out = tmp_path / f'{what}.onnx'
+    torch.onnx.export(model, (torch.randn(2, 3, 96, 128), ), dynamo=True,
+                      dynamic_shapes=(dims, )).save(str(out))
+    session = onnxruntime.InferenceSession(str(out), providers=['CPUExecutionProvider'])
+    for shape in ((1, 3, 64, 160), (2, 3, 128, 96)):
+        image = torch.randn(shape)
+        with torch.no_grad():
+            expected = model(image)
+        expected = [expected] if isinstance(expected, torch.Tensor) else list(expected)
+        got = session.run(None, {session.get_inputs()[0].name: image.numpy()})
+        assert len(got) == len(expected)
+        for g, e in zip(got, expected):
+            e = e.numpy()
+            assert g.shape == e.shape
+            assert np.abs(g - e).max() <= 1e-4 * np.abs(e).max()

@@ -9,8 +9,8 @@ order the config's data preprocessor reads (it normalises inside the graph):
 - mmdet detector: the backbone + neck features ``feat0``.. (the FPN levels); the heads' box
   decoding and NMS stay outside the file.
 
-NC-SSD enters the exported program as the custom op ``vssd_mm::nc_ssd`` and is decomposed into
-standard ops (the reference's einsums) before the ONNX translation.
+NC-SSD is traced as its reference's standard ops (einsums) under ``torch.onnx.export``, the same
+as in a user's own export script.
 """
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
@@ -19,8 +19,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from ..ops.nc_ssd.op import DECOMPOSITIONS
 
 # the range of H and W the exported graph accepts: VSSD needs >= 32; 64 keeps its stride-32 map at
 # 2 x 2 or more, 128 does the same for the stride-64 level of mmdet's FPN (torch.export would
@@ -114,26 +112,19 @@ def example_image(batch: int, height: int, width: int, seed: int = 0) -> torch.T
     return torch.randint(0, 256, (batch, 3, height, width), generator=g).float()
 
 
-def export_program(module: nn.Module, example: torch.Tensor,
-                   min_size: int = 64) -> torch.export.ExportedProgram:
-    """torch.export with dynamic batch and H, W in [min_size, MAX_SIZE], NC-SSD decomposed into
-    standard ops.
+def save_onnx(module: nn.Module, example: torch.Tensor, out: str, names: List[str],
+              min_size: int = 64) -> None:
+    """``module`` exported by torch's ONNX exporter (``torch.onnx.export(dynamo=True)``, as a
+    user's own script would call it) with dynamic batch and H, W in [min_size, MAX_SIZE], written
+    to ``out``; the input is called 'image'. NC-SSD is traced as its reference's standard ops
+    (``vssd_mm.ops.nc_ssd.op.nc_ssd_node``).
 
     The example batch must be >= 2: torch.export specialises a traced size of 1."""
     dims = {0: torch.export.Dim('batch', min=1, max=1024),
             2: torch.export.Dim('height', min=min_size, max=MAX_SIZE),
             3: torch.export.Dim('width', min=min_size, max=MAX_SIZE)}
-    program = torch.export.export(module, (example,), dynamic_shapes=(dims,))
-    return program.run_decompositions(DECOMPOSITIONS)
-
-
-def save_onnx(module: nn.Module, example: torch.Tensor, out: str, names: List[str],
-              min_size: int = 64) -> None:
-    """``export_program`` translated by torch's ONNX exporter and written to ``out``; the input
-    is called 'image'."""
-    program = export_program(module, example, min_size)
-    onnx_program = torch.onnx.export(program, (example,), dynamo=True, input_names=['image'],
-                                     output_names=names, verbose=False)
+    onnx_program = torch.onnx.export(module, (example,), dynamo=True, dynamic_shapes=(dims,),
+                                     input_names=['image'], output_names=names, verbose=False)
     onnx_program.save(out)
 
 

@@ -77,5 +77,4 @@ def nc_ssd(x: torch.Tensor, w: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
     _check_inputs(x, w, B, C, D)
     if B.dim() == 3:
         B, C = B.unsqueeze(2), C.unsqueeze(2)
-    y, _state = torch.ops.vssd_mm.nc_ssd(x, w, B, C, D, backend)
-    return y
+    return op.nc_ssd_node(x, w, B, C, D, backend)

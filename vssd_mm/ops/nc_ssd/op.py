@@ -7,7 +7,8 @@ The forward returns ``y`` and the global state ``KV`` (batch, heads, N, P), floa
 float64 inputs), which the backward reads instead of recomputing. Each direction asks
 ``dispatch.choose`` once: the Triton kernels for CUDA tensors, the reference otherwise, with
 ``dispatch.kernels_or_reference``'s fallback. ``DECOMPOSITIONS`` maps the op to the reference's
-standard ops, for exporters without a Triton runtime (ONNX: ``ExportedProgram.run_decompositions``).
+standard ops for users of ``torch.export`` (``ExportedProgram.run_decompositions``); under
+``torch.onnx.export`` the reference's ops are traced in its place (``nc_ssd_node``).
 
 B and C are (batch, L, G, N); w and D any float dtype (the kernels read them as float32).
 """
@@ -110,3 +111,13 @@ def _reference(x, w, B, C, D=None, backend='auto'):
 
 # the op in standard ops (einsum, mul, add): ExportedProgram.run_decompositions(DECOMPOSITIONS)
 DECOMPOSITIONS = {torch.ops.vssd_mm.nc_ssd.default: _reference}
+
+
+def nc_ssd_node(x: Tensor, w: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor],
+                backend: str) -> Tensor:
+    """y of the op for checked inputs (B, C 4-D). Under ``torch.onnx.export`` (either exporter;
+    ONNX has no NC-SSD) the exporter traces the reference's standard ops instead, so a user's own
+    ``torch.onnx.export(model, ..., dynamo=True)`` needs no translation table."""
+    if torch.onnx.is_in_onnx_export():
+        return _reference_forward(x, w, B, C, D)[0]
+    return torch.ops.vssd_mm.nc_ssd(x, w, B, C, D, backend)[0]
