@@ -110,7 +110,8 @@ def test_distributed_launcher_outside_torchrun_is_a_clear_error(tool, tmp_path):
     assert proc.returncode != 0 and 'started by torchrun' in proc.stderr
     assert 'Traceback' not in proc.stderr
     proc = tool('train.py', CONFIG, '--work-dir', tmp_path, '--launcher', 'slurm', check=False)
-    assert proc.returncode != 0 and 'tools/dist_train.sh' in proc.stderr
+    assert proc.returncode != 0 and 'started by srun' in proc.stderr
+    assert 'tools/slurm_train.sh' in proc.stderr and 'Traceback' not in proc.stderr
 
 
 def test_missing_ade20k_shows_the_layout_and_the_demo(tmp_path, monkeypatch):

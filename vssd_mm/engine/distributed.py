@@ -1,11 +1,15 @@
-"""Multi-process training and testing without GPUs (torchrun + gloo).
+"""Multi-process training and testing without GPUs (torchrun or slurm's srun + gloo).
 
-mmengine's ``pytorch`` launcher calls ``torch.cuda.set_device(LOCAL_RANK)`` and wraps the model
-with ``device_ids=[LOCAL_RANK]``: both fail on a machine without CUDA. Initialising the gloo
-process group first makes mmengine skip its own initialisation, and a DDP wrapper without
-device ids runs on CPU. SyncBN has no CPU implementation: it becomes BN (per-process statistics).
+mmengine's ``pytorch`` and ``slurm`` launchers call ``torch.cuda.set_device(LOCAL_RANK)`` and wrap
+the model with ``device_ids=[LOCAL_RANK]``: both fail on a machine without CUDA. Initialising the
+gloo process group first makes mmengine skip its own initialisation, and a DDP wrapper without
+device ids runs on CPU. Under slurm the rank, world size and master come from srun's variables
+(``SLURM_PROCID``, ``SLURM_NTASKS``, ``SLURM_LOCALID``, the first host of ``SLURM_NODELIST``), as
+mmengine reads them. SyncBN has no CPU implementation: it becomes BN (per-process statistics).
 """
 import os
+import re
+import subprocess
 
 import torch
 import torch.distributed as dist
@@ -19,9 +23,12 @@ def prepare_cpu_distributed(cfg: Config, launcher: str) -> None:
     """If ``launcher`` asks for several processes and there is no GPU, set them up on CPU."""
     if launcher == 'none' or torch.cuda.is_available():
         return
-    if launcher != 'pytorch':
+    if launcher == 'slurm':
+        _slurm_to_torch_environment()
+    elif launcher != 'pytorch':
         raise ToolError(f'--launcher {launcher} needs GPUs; without CUDA use '
-                        'tools/dist_train.sh / dist_test.sh (torchrun, --launcher pytorch)')
+                        'tools/dist_train.sh / dist_test.sh (torchrun, --launcher pytorch) or '
+                        'tools/slurm_train.sh / slurm_test.sh (--launcher slurm)')
     if 'RANK' not in os.environ:
         raise ToolError('--launcher pytorch expects to be started by torchrun '
                         '(tools/dist_train.sh CONFIG NUM_PROCESSES)')
@@ -49,3 +56,30 @@ def _sync_bn_to_bn(node) -> int:
     elif isinstance(node, (list, tuple)):
         count += sum(_sync_bn_to_bn(v) for v in node)
     return count
+
+
+def first_host(node_list: str) -> str:
+    """The first host of a slurm node list ('gpu[03-05,7],cpu1' -> 'gpu03'), by ``scontrol`` where
+    it is installed, else parsed."""
+    try:
+        hosts = subprocess.run(['scontrol', 'show', 'hostnames', node_list], capture_output=True,
+                               text=True, timeout=30).stdout.split()
+        if hosts:
+            return hosts[0]
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    match = re.match(r'([^,\[]+)(?:\[([^\],-]+))?', node_list)
+    return match.group(1) + (match.group(2) or '') if match else node_list
+
+
+def _slurm_to_torch_environment() -> None:
+    """RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT from srun's variables."""
+    missing = [k for k in ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST') if k not in os.environ]
+    if missing:
+        raise ToolError(f'--launcher slurm expects to be started by srun ({", ".join(missing)} '
+                        'not set): tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR')
+    os.environ['RANK'] = os.environ['SLURM_PROCID']
+    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+    os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
+    os.environ.setdefault('MASTER_ADDR', first_host(os.environ['SLURM_NODELIST']))
+    os.environ.setdefault('MASTER_PORT', os.environ.get('PORT', '29500'))
