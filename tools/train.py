@@ -4,7 +4,7 @@ import argparse
 
 from vssd_mm.compat import filter_known_warnings
 from vssd_mm.engine import build_runner, exit_on_error, load_config, prepare_train_config
-from vssd_mm.engine.cli import add_common_arguments, parse_with_common
+from vssd_mm.engine.cli import add_common_arguments, parse_with_common, positive_int
 
 
 def parse_args(argv=None):
@@ -18,6 +18,12 @@ def parse_args(argv=None):
     parser.add_argument('--amp', action='store_true', help='mixed-precision training (CUDA only)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the learning rate by the actual total batch size')
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument('--epochs', type=positive_int, metavar='N',
+                        help='train N epochs, the schedule (warm-up, milestones, cosine end, '
+                        'validation interval) scaled with the run (epoch-based configs)')
+    length.add_argument('--iters', type=positive_int, metavar='N',
+                        help='the same for iteration-based configs')
     add_common_arguments(parser)
     return parse_with_common(parser, argv)
 
@@ -29,7 +35,7 @@ def main(argv=None):
         cfg = load_config(args.config, args.cfg_options)
         prepare_train_config(cfg, args.config, work_dir=args.work_dir, resume=args.resume,
                              amp=args.amp, auto_scale_lr=args.auto_scale_lr,
-                             launcher=args.launcher)
+                             launcher=args.launcher, epochs=args.epochs, iters=args.iters)
         build_runner(cfg).train()
 
 

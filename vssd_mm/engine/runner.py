@@ -3,11 +3,13 @@
 The config's ``default_scope`` (``'mmdet'``, ``'mmseg'`` or ``'mmpretrain'``) decides which library
 the Runner builds from, so one tool set serves all three.
 """
+import logging
 import os.path as osp
 from typing import Optional
 
 import torch
 from mmengine.config import Config
+from mmengine.logging import print_log
 
 from .cfg_options import check_cfg_options
 from .checked_runner import checked_runner_class
@@ -17,6 +19,7 @@ from .evaluated_checkpoint import check_fits_once, read_training_checkpoint, res
 from .evaluation_flags import enable_output, enable_tta, enable_visualization
 from .mmcv_cuda import check_mmcv_cuda_ops
 from .preflight import build_model_checked, check_datasets, check_pretrained
+from .schedule import scale_schedule, schedule_outside_the_run
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
@@ -40,7 +43,8 @@ def _set_work_dir(cfg: Config, config_path: str, work_dir: Optional[str]) -> Non
 
 def prepare_train_config(cfg: Config, config_path: str, *, work_dir: Optional[str] = None,
                          resume: Optional[str] = None, amp: bool = False,
-                         auto_scale_lr: bool = False, launcher: str = 'none') -> Config:
+                         auto_scale_lr: bool = False, launcher: str = 'none',
+                         epochs: Optional[int] = None, iters: Optional[int] = None) -> Config:
     """Apply the train tool's flags to ``cfg`` (in place) and return it.
 
     Args:
@@ -48,6 +52,8 @@ def prepare_train_config(cfg: Config, config_path: str, *, work_dir: Optional[st
             of a checkpoint to resume from.
         amp: train with mixed precision (``AmpOptimWrapper``, dynamic loss scale); CUDA only.
         auto_scale_lr: scale the learning rate by ``total batch / auto_scale_lr.base_batch_size``.
+        epochs, iters: train for this many epochs (epoch-based configs) or iterations
+            (iteration-based), the schedule scaled with the run (``schedule.scale_schedule``).
 
     Raises ``ToolError`` when the datasets or pretrained weights the config names are not on
     disk or a flag cannot apply, ``MmcvCudaOpsError`` when the model uses mmcv ops, will run on
@@ -56,6 +62,12 @@ def prepare_train_config(cfg: Config, config_path: str, *, work_dir: Optional[st
     """
     cfg.launcher = launcher
     _set_work_dir(cfg, config_path, work_dir)
+    if epochs is not None or iters is not None:
+        print_log(scale_schedule(cfg, epochs, iters), logger='current')
+    else:
+        warning = schedule_outside_the_run(cfg)
+        if warning:
+            print_log(warning, logger='current', level=logging.WARNING)
     check_datasets(cfg, ['train_dataloader'] + (['val_dataloader'] if cfg.get('val_cfg') else []))
     model = build_model_checked(cfg)
     check_mmcv_cuda_ops(model)
