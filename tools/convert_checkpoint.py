@@ -10,6 +10,7 @@ import os.path as osp
 import torch
 
 from vssd_mm.engine import exit_on_error
+from vssd_mm.engine.paths import check_file_to_write
 from vssd_mm.models.checkpoints import (OFFICIAL_STATE_KEYS, convert_official_classifier,
                                         read_checkpoint)
 
@@ -24,6 +25,7 @@ def main(argv=None):
     if osp.exists(args.dst):
         raise SystemExit(f'error: {args.dst} exists; choose another output path')
     with exit_on_error():
+        check_file_to_write(args.dst, 'DST')
         converted = convert_official_classifier(read_checkpoint(args.src), args.src,
                                                 args.state_key)
     torch.save(converted, args.dst)

@@ -16,6 +16,7 @@ import os.path as osp
 from vssd_mm.compat import filter_known_warnings
 from vssd_mm.engine import exit_on_error, load_config
 from vssd_mm.engine.cli import add_common_arguments
+from vssd_mm.engine.paths import check_file_to_write
 
 
 def parse_args(argv=None):
@@ -33,6 +34,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if osp.exists(args.out) and not args.force:
         parser.error(f'{args.out} exists; pass --force to overwrite it or choose another --out')
+    with exit_on_error():
+        check_file_to_write(args.out, '--out', ('.onnx', ))
     return args
 
 

@@ -10,6 +10,9 @@ otherwise.
 import argparse
 
 from vssd_mm.demo_data import make_ade_demo, make_coco_demo, make_imagefolder_demo
+from vssd_mm.engine import exit_on_error
+from vssd_mm.engine.cli import positive_int
+from vssd_mm.engine.paths import check_folder_to_write
 
 FORMATS = {  # name: (writer, default root, default (H, W), help)
     'coco': (make_coco_demo, 'data/coco_demo', (192, 256),
@@ -27,12 +30,14 @@ def main(argv=None):
     for name, (_, root, size, text) in FORMATS.items():
         p = sub.add_parser(name, help=text)
         p.add_argument('--out', default=root, help=f'dataset root (default {root})')
-        p.add_argument('--num-train', type=int, default=64)
-        p.add_argument('--num-val', type=int, default=16)
-        p.add_argument('--size', type=int, nargs=2, default=size, metavar=('H', 'W'))
+        p.add_argument('--num-train', type=positive_int, default=64)
+        p.add_argument('--num-val', type=positive_int, default=16)
+        p.add_argument('--size', type=positive_int, nargs=2, default=size, metavar=('H', 'W'))
         p.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
     writer = FORMATS[args.format][0]
+    with exit_on_error():
+        check_folder_to_write(args.out, '--out')
     try:
         out = writer(args.out, num_train=args.num_train, num_val=args.num_val,
                      image_size=tuple(args.size), seed=args.seed)

@@ -19,7 +19,8 @@ from vssd_mm.analysis.model_builder import build_model
 from vssd_mm.compat import allow_mmengine_training_state, filter_known_warnings
 from vssd_mm.demo_data.shapes import random_scene
 from vssd_mm.engine import exit_on_error, load_config
-from vssd_mm.engine.cli import add_common_arguments
+from vssd_mm.engine.cli import add_common_arguments, positive_int
+from vssd_mm.engine.paths import check_file_to_write
 
 MEAN = np.array([123.675, 116.28, 103.53])
 STD = np.array([58.395, 57.12, 57.375])
@@ -45,14 +46,16 @@ def main(argv=None):
     parser.add_argument('config')
     parser.add_argument('checkpoint', nargs='?')
     parser.add_argument('--images', help='folder of images (default: generated scenes)')
-    parser.add_argument('--num-images', type=int, default=16)
-    parser.add_argument('--size', type=int, default=512, help='square input size in pixels')
+    parser.add_argument('--num-images', type=positive_int, default=16)
+    parser.add_argument('--size', type=positive_int, default=512,
+                        help='square input size in pixels')
     parser.add_argument('--out', default='erf.png')
     add_common_arguments(parser)
     with exit_on_error():  # a --cfg-options mistake, a missing config
         args = parser.parse_args(argv)
         if osp.exists(args.out):
             raise SystemExit(f'error: {args.out} exists; choose another --out')
+        check_file_to_write(args.out, '--out', ('.png', '.jpg'))
         cfg = load_config(args.config, args.cfg_options)
     filter_known_warnings()
     model, _ = build_model(cfg)

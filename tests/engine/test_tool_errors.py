@@ -85,7 +85,7 @@ def test_init_cfg_none_from_the_command_line_disables_pretraining():
 
 @pytest.mark.parametrize('change, flag, message', [
     (lambda cfg: cfg.pop('tta_model'), dict(tta=True), '--tta needs tta_model'),
-    (lambda cfg: None, dict(out='preds.json'), '--out must name a .pkl file'),
+    (lambda cfg: None, dict(out='preds.json'), '--out preds.json must end in .pkl or .pickle'),
     (lambda cfg: cfg.default_hooks.pop('visualization'), dict(show_dir='vis'),
      'need a visualization hook'),
 ])

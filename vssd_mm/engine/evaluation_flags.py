@@ -10,6 +10,7 @@ from typing import Optional
 from mmengine.config import Config, ConfigDict
 
 from .errors import ToolError
+from .paths import check_file_to_write, check_folder_to_write
 
 PICKLE_SUFFIXES = ('.pkl', '.pickle')
 
@@ -43,17 +44,23 @@ def _add_test_metric(cfg: Config, metric: dict) -> None:
     cfg.test_evaluator = metrics + [metric]
 
 
+def check_test_output(cfg: Config, out: str) -> None:
+    """``--out`` can be written: a ``.pkl`` file, or for mmseg a folder of label PNGs."""
+    if out.endswith(PICKLE_SUFFIXES) or _scope(cfg) != 'mmseg':
+        check_file_to_write(out, '--out', PICKLE_SUFFIXES)
+    else:
+        check_folder_to_write(out, '--out')
+
+
 def enable_output(cfg: Config, out: str) -> Config:
     """``--out``: a ``.pkl`` file of all predictions; for mmseg also a directory of label PNGs."""
-    scope = _scope(cfg)
+    check_test_output(cfg, out)
     if out.endswith(PICKLE_SUFFIXES):
-        dump = 'DumpDetResults' if scope == 'mmdet' else 'DumpResults'
+        dump = 'DumpDetResults' if _scope(cfg) == 'mmdet' else 'DumpResults'
         _add_test_metric(cfg, dict(type=dump, out_file_path=out))
-    elif scope == 'mmseg':
+    else:
         cfg.test_evaluator['output_dir'] = out
         cfg.test_evaluator['keep_results'] = True
-    else:
-        raise ToolError(f'--out must name a .pkl file, got {out!r}')
     return cfg
 
 

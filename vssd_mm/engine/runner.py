@@ -16,16 +16,17 @@ from .checked_runner import checked_runner_class
 from .distributed import prepare_cpu_distributed
 from .errors import ToolError
 from .evaluated_checkpoint import check_fits_once, read_training_checkpoint, resolve_test_checkpoint
-from .evaluation_flags import enable_output, enable_tta, enable_visualization
+from .evaluation_flags import (check_test_output, enable_output, enable_tta,
+                               enable_visualization)
 from .mmcv_cuda import check_mmcv_cuda_ops
+from .paths import check_file_to_read, check_folder_to_write
 from .preflight import build_model_checked, check_datasets, check_pretrained
 from .schedule import scale_schedule, schedule_outside_the_run
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     """Read a config file and merge ``--cfg-options`` into it."""
-    if not osp.isfile(path):
-        raise ToolError(f'config file not found: {path}')
+    check_file_to_read(path, 'config file')
     cfg = Config.fromfile(path)
     if cfg_options:
         check_cfg_options(cfg, cfg_options)
@@ -39,6 +40,7 @@ def _set_work_dir(cfg: Config, config_path: str, work_dir: Optional[str]) -> Non
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+    check_folder_to_write(cfg.work_dir, '--work-dir' if work_dir is not None else 'work dir')
 
 
 def prepare_train_config(cfg: Config, config_path: str, *, work_dir: Optional[str] = None,
@@ -118,6 +120,12 @@ def prepare_test_config(cfg: Config, config_path: str, checkpoint: str, *,
         raise ToolError(f'checkpoint not found: {checkpoint}')
     cfg.launcher = launcher
     _set_work_dir(cfg, config_path, work_dir)
+    if out:
+        check_test_output(cfg, out)
+    if show_dir:
+        # mmdet draws into the run's folder inside the work dir; the others take the path as it is
+        check_folder_to_write(osp.join(cfg.work_dir, show_dir)
+                              if cfg.get('default_scope') == 'mmdet' else show_dir, '--show-dir')
     check_datasets(cfg, ['test_dataloader'])
     model_cfg = cfg.model  # before --tta wraps it
     model = build_model_checked(cfg)
