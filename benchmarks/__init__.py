@@ -1,5 +1,6 @@
-"""The workbench: scripts that time and check vssd_mm (kernels compiled ahead of time, launch-setting
-tuning, op / model / deployment / ablation / main-job benchmarks, the GPU machine's scripts).
+"""The workbench: scripts that time and check vssd_mm (kernels compiled ahead of time,
+launch-setting tuning, op / model / deployment / ablation / main-job benchmarks, the GPU
+machine's scripts).
 
 Not part of the installed package. Run the scripts from the repository root
 (``python benchmarks/op_speed.py``); ``support/`` holds what they share, including the release's

@@ -3,8 +3,8 @@ without AMP, on CPU or CUDA; with --compile / --onnxruntime also with the backbo
 torch.compile / in onnxruntime, measured in the same run. Prints a table (ratios to the eager
 rows) and writes it as JSON and a PNG bar chart.
 
-    python benchmarks/model_speed.py CONFIG [--shape H W] [--batch-size N] [--device cuda] [--amp both]
-                                     [--compile] [--onnxruntime]
+    python benchmarks/model_speed.py CONFIG [--shape H W] [--batch-size N] [--device cuda]
+                                     [--amp both] [--compile] [--onnxruntime]
 """
 import argparse
 import json

@@ -55,7 +55,8 @@ def main(argv=None):
             if on_gpu:
                 line += f' {cur["seconds"] * 1e3:>13.3f} {cur["peak_bytes"] / 2**20:>7.1f}'
         if on_gpu and peak and r['pass_'] == 'fwd':
-            line += f' {100 * keyed[(r["task"], r["stage"], "fwd", "triton")]["gbps"] / peak:>11.0f}%'
+            gbps = keyed[(r["task"], r["stage"], "fwd", "triton")]["gbps"]
+            line += f' {100 * gbps / peak:>11.0f}%'
         print(line)
     print('"x" columns: speed-up over the official formulation measured in this run (higher is '
           'faster).' + (f' %peak: forward bytes moved / time vs {peak:.0f} GB/s.' if peak else ''))

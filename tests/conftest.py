@@ -36,7 +36,8 @@ def run_tool(script: str, *args: str, timeout: float = 600, check: bool = True, 
                           env=env, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f'{script} {" ".join(map(str, args))} exited {proc.returncode}\n'
-                             f'--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}')
+                             f'--- stdout\n{proc.stdout[-6000:]}\n'
+                             f'--- stderr\n{proc.stderr[-6000:]}')
     return proc
 
 

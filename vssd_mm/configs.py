@@ -19,7 +19,8 @@ def config_path(relative: str) -> Path:
 # The shipped config of each task and schedule, by the variant's initial (m, t, s, b).
 TASK_CONFIGS = {
     'classification': {'': 'mmpretrain/vssd_{}_8xb128_in1k.py'},
-    'detection': {'1x': 'mmdet/mask_rcnn_vssd_{}_1x.py', '3x_ms': 'mmdet/mask_rcnn_vssd_{}_3x_ms.py'},
+    'detection': {'1x': 'mmdet/mask_rcnn_vssd_{}_1x.py',
+                  '3x_ms': 'mmdet/mask_rcnn_vssd_{}_3x_ms.py'},
     'segmentation': {'': 'mmseg/upernet_vssd_{}_512x512_160k_ade20k.py'},
 }
 

@@ -1,7 +1,8 @@
 """The release's VSSD backbone forward, written from its layer-by-layer definition
 (classification/models/mamba2.py and mamba_util.py) on a state dict with its key names, in its
 layout: tokens (B, L, D) between layers, a transposed copy into (B, D, H, W) around every
-convolution and back, NC-SSD as per-head matmuls on permuted copies (``official_formulation``) and the raw-z gate.
+convolution and back, NC-SSD as per-head matmuls on permuted copies (``official_formulation``)
+and the raw-z gate.
 
 It imports none of ``vssd_mm.models``' layers: tests/models/test_official_parity.py uses it as the
 independent oracle that VSSD must equal, and ``deploy_speed`` as the speed baseline ("release")

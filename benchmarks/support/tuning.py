@@ -1,7 +1,7 @@
 """Measured launch settings: every candidate tile / warps / stages of each kernel, timed on the
 GPU at VSSD-T's largest shapes, with the compiler's register and spill counts and the bandwidth
-achieved. ``benchmarks/tune_kernels.py`` prints the table; the winners go into launch.SETTINGS by hand
-(a fixed table: deterministic, and nothing to tune at a user's first call).
+achieved. ``benchmarks/tune_kernels.py`` prints the table; the winners go into launch.SETTINGS by
+hand (a fixed table: deterministic, and nothing to tune at a user's first call).
 """
 import contextlib
 import itertools
@@ -10,7 +10,8 @@ from typing import Dict, Iterator, List, Tuple
 import torch
 
 from vssd_mm.ops.nc_ssd import launch as launch_module
-from vssd_mm.ops.nc_ssd.launch import LaunchSettings, apply_launch, backward_launches, kv_reduce_launch
+from vssd_mm.ops.nc_ssd.launch import (LaunchSettings, apply_launch, backward_launches,
+                                       kv_reduce_launch)
 
 # (name, batch, tokens L, heads): VSSD-T stage 0 at a 1344 x 800 detection input (batch 2 per
 # GPU) and at 224 x 224 classification (batch 128 per GPU); N = P = 64

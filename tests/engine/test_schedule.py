@@ -97,7 +97,8 @@ def test_the_runner_sets_the_scaled_learning_rates(tmp_path):
 
 
 def test_bad_lengths_are_refused_by_the_parser(tmp_path):
-    for value, message in (('0', 'must be >= 1, got 0'), ('two', "must be a whole number, got 'two'")):
+    for value, message in (('0', 'must be >= 1, got 0'),
+                           ('two', "must be a whole number, got 'two'")):
         proc = run_tool('train.py', FIXTURES / 'toy_regression_config.py', '--epochs', value,
                         cwd=tmp_path, check=False)
         assert proc.returncode == 2 and f'argument --epochs: {message}' in proc.stderr

@@ -77,10 +77,12 @@ def test_two_slurm_tasks_train_as_one_process_group_on_cpu(fake_srun, tmp_path):
         "train_cfg = dict(max_epochs=1, val_interval=100)\n"
         "param_scheduler = []\n")
     proc = run_tool('slurm_train.sh', 'cpu', 'demo', config, 'work', cwd=tmp_path,
-                    env={**env, 'FAKE_SRUN_RUN': '1', 'GPUS': '2', 'MASTER_PORT': str(_free_port())})
+                    env={**env, 'FAKE_SRUN_RUN': '1', 'GPUS': '2',
+                         'MASTER_PORT': str(_free_port())})
     log = proc.stdout + proc.stderr
     assert 'Distributed training: True' in log and 'GPU number: 2' in log, log[-3000:]
     prints = [json.loads((tmp_path / 'work' / f'fingerprint_rank{r}.json').read_text())
               for r in (0, 1)]
-    assert [p['world_size'] for p in prints] == [2, 2] and prints[0]['iter'] == prints[1]['iter'] > 0
+    assert [p['world_size'] for p in prints] == [2, 2]
+    assert prints[0]['iter'] == prints[1]['iter'] > 0
     assert prints[0]['sums'] == prints[1]['sums']  # one model, trained in step

@@ -94,10 +94,10 @@ def test_unreadable_files_are_one_line(tmp_path):
 def test_check_fits_of_the_same_kind_of_model_says_what_differs():
     """Same task and backbone, another head size: no 'it is X; it builds X' with X twice."""
     with pytest.raises(CheckpointMismatchError) as info:
-        check_fits(_classifier(SMALL, num_classes=7), {'state_dict': _classifier(SMALL).state_dict()},
-                   'mine.pth', 'my_config.py')
+        check_fits(_classifier(SMALL, num_classes=7),
+                   {'state_dict': _classifier(SMALL).state_dict()}, 'mine.pth', 'my_config.py')
     first, *report = str(info.value).splitlines()
     assert first.endswith('my_config.py builds the same kind of model, which differs in the keys '
                           'below.')
-    assert report == ['  shape mismatch (2): head.fc.weight: checkpoint (3, 256) vs model (7, 256), '
-                      'head.fc.bias: checkpoint (3,) vs model (7,)']
+    assert report == ['  shape mismatch (2): head.fc.weight: checkpoint (3, 256) vs model '
+                      '(7, 256), head.fc.bias: checkpoint (3,) vs model (7,)']

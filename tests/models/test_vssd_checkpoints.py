@@ -14,7 +14,8 @@ def _official_classification_state(model: VSSD, num_classes=1000):
     sd = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith('outnorm')}
     width = model.num_features[-1]
     sd.update({'norm.weight': torch.ones(width), 'norm.bias': torch.zeros(width),
-               'head.weight': torch.zeros(num_classes, width), 'head.bias': torch.zeros(num_classes)})
+               'head.weight': torch.zeros(num_classes, width),
+               'head.bias': torch.zeros(num_classes)})
     return sd
 
 

@@ -1,10 +1,7 @@
-"""The ahead-of-time kernel check (benchmarks/check_kernels.py): every Triton NC-SSD specialization VSSD
-launches compiles for sm_80 and sm_90a with no spills, and the check fails when a launch setting
-would spill.
-
-The compiling tests run in a subprocess: the kernels must be decorated for compilation, and this
-process has TRITON_INTERPRET=1 (tests/conftest.py) when there is no GPU.
-"""
+"""The ahead-of-time kernel check (benchmarks/check_kernels.py): every Triton NC-SSD specialization
+VSSD launches compiles for sm_80 and sm_90a with no spills, and the check fails when a launch
+setting would spill. The compiling tests run in a subprocess: the kernels must be decorated for
+compilation, and this process has TRITON_INTERPRET=1 (tests/conftest.py) when there is no GPU."""
 import json
 import os
 import subprocess

@@ -5,9 +5,9 @@ The one place both the kernel steps (kernel_steps.py), which run the launches, a
 ahead-of-time check (compile_check.py), which compiles the very same launches for GPU targets
 without a GPU, take them from, so the check cannot drift from what runs.
 
-The launch settings were timed on an H100 (``benchmarks/tune_kernels.py``) among those the compiler's
-own report passes (``benchmarks/check_kernels.py``: no register spills, at least two resident blocks
-or eight warps per SM on sm_80/86/89/90).
+The launch settings were timed on an H100 (``benchmarks/tune_kernels.py``) among those the
+compiler's own report passes (``benchmarks/check_kernels.py``: no register spills, at least two
+resident blocks or eight warps per SM on sm_80/86/89/90).
 """
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
