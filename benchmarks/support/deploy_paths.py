@@ -85,7 +85,7 @@ def measure(arch: str = 'tiny', shape: Sequence[int] = (512, 512), batch: int = 
     with tempfile.TemporaryDirectory() as folder:
         for path in paths:
             if path == 'onnxruntime':
-                from vssd_mm.deploy.onnx_export import OnnxRuntimeBackbone
+                from .onnx_backbone import OnnxRuntimeBackbone
                 runner = OnnxRuntimeBackbone(model, image, os.path.join(folder, 'vssd.onnx'))
                 steps[path, 'inference'] = _inference_step(model, runner, image)
                 continue

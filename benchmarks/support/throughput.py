@@ -92,7 +92,7 @@ def _swap_in_backbone(model, backbone: str, data: dict, folder: str) -> None:
     if backbone == 'compile':
         model.backbone.compile()  # in place: parameter names (and the optimizer's) unchanged
     elif backbone == 'onnxruntime':
-        from vssd_mm.deploy.onnx_export import OnnxRuntimeBackbone
+        from .onnx_backbone import OnnxRuntimeBackbone
         with torch.no_grad():
             example = model.data_preprocessor(data, False)['inputs']
         model.backbone = OnnxRuntimeBackbone(model.backbone, example,

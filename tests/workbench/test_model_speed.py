@@ -76,9 +76,9 @@ def test_onnxruntime_backbone_gives_the_models_predictions(tmp_path):
     from mmengine.config import Config
 
     from benchmarks.support.batches import synthetic_batch
-    from vssd_mm.analysis.model_builder import build_model
+    from benchmarks.support.onnx_backbone import OnnxRuntimeBackbone
     from benchmarks.support.throughput import _swap_in_backbone, check_backbone_path
-    from vssd_mm.deploy.onnx_export import OnnxRuntimeBackbone
+    from vssd_mm.analysis.model_builder import build_model
     torch.manual_seed(0)
     # one block per stage: every block exports alike, in a third of micro's time
     config = tmp_path / 'shallow.py'
