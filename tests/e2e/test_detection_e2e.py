@@ -150,3 +150,27 @@ def test_dist_train_two_processes(trained):
     assert 'Distributed training: True' in log and 'GPU number: 2' in log, log[-3000:]
     assert 'Epoch(train) [1][2/2]' in log
     assert (root / 'work_dist' / 'epoch_1.pth').is_file()
+
+
+def test_det_inferencer_gives_the_test_tools_predictions(trained):
+    """mmdet's DetInferencer on the demo config and a demo-trained checkpoint (its training state
+    read as tools/test.py reads it: vssd_mm.compat) predicts what tools/test.py --out dumps."""
+    from mmdet.apis import DetInferencer
+
+    from vssd_mm.compat import allow_mmengine_training_state
+    root, _ = trained
+    run_tool('test.py', CONFIG, 'work/epoch_2.pth', '--work-dir', 'test_inferencer', '--out',
+             'inferencer_ref.pkl', '--cfg-options', 'test_dataloader.dataset.indices=2', cwd=root)
+    with open(root / 'inferencer_ref.pkl', 'rb') as f:
+        expected = pickle.load(f)
+    with allow_mmengine_training_state():
+        inferencer = DetInferencer(model=str(CONFIG), weights=str(root / 'work' / 'epoch_2.pth'),
+                                   device='cpu')
+    images = [str(root / p['img_path']) for p in expected]
+    got = inferencer(images, return_datasamples=True)['predictions']
+    for sample, reference in zip(got, expected):
+        mine, theirs = sample.pred_instances, reference['pred_instances']
+        assert len(mine) == len(theirs['scores']) > 0
+        torch.testing.assert_close(mine.scores, theirs['scores'], rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(mine.bboxes, theirs['bboxes'], rtol=1e-4, atol=1e-2)
+        assert torch.equal(mine.labels, theirs['labels'])

@@ -58,3 +58,26 @@ def test_test_tool_reports_miou(trained, tta):
     assert _last_miou(proc.stdout + proc.stderr) > 5.0
     assert len(list((root / f'pred_png_{tta}').glob('*.png'))) == 4
     assert len(list((root / f'vis_{tta}').rglob('*.png'))) == 4
+
+
+def test_seg_inferencer_gives_the_test_tools_label_maps(trained):
+    """mmseg's MMSegInferencer on the demo config and a demo-trained checkpoint gives the label
+    maps tools/test.py --out writes (ADE20K's PNGs hold label + 1: reduce_zero_label)."""
+    import cv2
+    from mmseg.apis import MMSegInferencer
+
+    from vssd_mm.compat import allow_mmengine_training_state
+    root, _ = trained
+    run_tool('test.py', CONFIG, 'work/iter_24.pth', '--work-dir', 'test_inferencer', '--out',
+             'inferencer_ref', cwd=root)
+    with allow_mmengine_training_state():
+        inferencer = MMSegInferencer(model=str(CONFIG), weights=str(root / 'work' / 'iter_24.pth'),
+                                     device='cpu')
+    images = sorted((root / 'data/ade_demo/ADEChallengeData2016/images/validation').glob('*.jpg'))
+    assert len(images) == 4
+    got = inferencer([str(p) for p in images], return_datasamples=True)
+    for image, sample in zip(images, got):
+        expected = cv2.imread(str(root / 'inferencer_ref' / f'{image.stem}.png'),
+                              cv2.IMREAD_UNCHANGED)
+        mine = sample.pred_sem_seg.data[0].numpy() + 1
+        assert mine.shape == expected.shape and (mine == expected).mean() > 0.999
