@@ -3,7 +3,7 @@ launch-setting tuning, op / model / deployment / ablation / main-job benchmarks,
 machine's scripts).
 
 Not part of the installed package. Run the scripts from the repository root
-(``python benchmarks/op_speed.py``); ``support/`` holds what they share, including the release's
+(``python -m benchmarks.op_speed``); ``support/`` holds what they share, including the release's
 forward written independently of our layers (``support/release_forward.py``), which the tests use
 as their oracle.
 """

@@ -1,7 +1,7 @@
 """The paper's Table-5 models (VSSD-Micro ablation) side by side: params, FLOPs, training images/s,
 and the training-speed ratios NC-SSD : SSD : Bi-SSD, all measured in one run.
 
-    python benchmarks/ablation_speed.py [--configs A.py B.py ...] [--shape 224 224] [--batch-size 8]
+    python -m benchmarks.ablation_speed [--configs A.py B.py ...] [--shape 224 224] [--batch-size 8]
                                        [--device cuda] [--amp] [--rounds 3] [--out-dir DIR]
 """
 import argparse
@@ -14,7 +14,7 @@ import torch
 
 from vssd_mm.compat import filter_known_warnings
 
-from support.ablation_study import speed_ratios, study, table5_configs
+from benchmarks.support.ablation_study import speed_ratios, study, table5_configs
 
 
 def main(argv=None):

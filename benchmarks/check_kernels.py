@@ -2,9 +2,9 @@
 a GPU, and check the assembler's report: no spills, shared memory within the smallest supported
 per-block limit, at least two resident blocks (or eight warps) per SM.
 
-Usage: python benchmarks/check_kernels.py [--arch 80 86 89 90] [--dtype fp16 bf16 fp32]
+Usage: python -m benchmarks.check_kernels [--arch 80 86 89 90] [--dtype fp16 bf16 fp32]
                                     [--kernel NAME ...] [--json FILE] [--markdown] [--jobs N]
-       python benchmarks/check_kernels.py --loaded [--json FILE]    # on a GPU: the driver's report
+       python -m benchmarks.check_kernels --loaded [--json FILE]    # on a GPU: the driver's report
 Exit status: 0 all rows pass, 1 some row fails (the table says why), 2 the check cannot run here.
 """
 import argparse
@@ -16,7 +16,7 @@ import time
 # the kernels must be compiled, not interpreted: triton.jit reads this when kernels.py is imported
 os.environ.pop('TRITON_INTERPRET', None)
 
-from support import compile_check, kernel_report  # noqa: E402
+from benchmarks.support import compile_check, kernel_report  # noqa: E402
 
 
 def main(argv=None) -> int:

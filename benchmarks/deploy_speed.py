@@ -2,7 +2,7 @@
 forward (its layout and NC-SSD formulation, same weights), eager vssd_mm, torch.compile (Inductor)
 and onnxruntime; ms per batch (median of rounds) and the ratio to the release (lower is faster).
 
-    python benchmarks/deploy_speed.py [--arch tiny] [--shape 512 512] [--threads 2]
+    python -m benchmarks.deploy_speed [--arch tiny] [--shape 512 512] [--threads 2]
                                      [--paths release eager compile onnxruntime] [--iters 3]
                                      [--rounds 3]
 """
@@ -12,7 +12,7 @@ import torch
 
 from vssd_mm.compat import filter_known_warnings
 
-from support.deploy_paths import PATHS, measure
+from benchmarks.support.deploy_paths import PATHS, measure
 
 
 def main(argv=None):

@@ -58,14 +58,14 @@ fi
 
 # exit 2 (no CUDA) is a dry run's answer, not a failure
 if want kernels; then
-    timeout "$(limit 60)" "$PYTHON" benchmarks/check_kernels.py --loaded \
+    timeout "$(limit 60)" "$PYTHON" -m benchmarks.check_kernels --loaded \
         --json "$OUT/kernels_loaded.json" 2>&1 | tee "$OUT/kernels_loaded.txt"
     rc=${PIPESTATUS[0]}
     [ "$rc" -eq 0 ] || [ "$rc" -eq 2 ] || status=1
 fi
 
 want op && for dtype in float16 bfloat16 float32; do
-    timeout "$(limit 60)" "$PYTHON" benchmarks/op_speed.py --dtype "$dtype" "$@" 2>&1 \
+    timeout "$(limit 60)" "$PYTHON" -m benchmarks.op_speed --dtype "$dtype" "$@" 2>&1 \
         | tee "$OUT/op_speed_$dtype.txt"
     [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 done
@@ -78,7 +78,7 @@ if want model || want ablation; then
             read -r batch height width <<< "$run"
             for backend in triton torch; do
                 PYTHONPATH="$pylib_path" timeout "$(limit 90)" "$PYTHON" \
-                    benchmarks/model_speed.py configs/mmpretrain/vssd_t_8xb128_in1k.py --device cuda \
+                    -m benchmarks.model_speed configs/mmpretrain/vssd_t_8xb128_in1k.py --device cuda \
                     --batch-size "$batch" --shape "$height" "$width" --amp both \
                     --out-dir "$OUT/benchmark" \
                     --cfg-options model.backbone.nc_ssd_backend=$backend 2>&1 \
@@ -89,7 +89,7 @@ if want model || want ablation; then
         if want ablation; then
             # the paper's setting: fp16 AMP, batch 128
             PYTHONPATH="$pylib_path" timeout "$(limit 240)" "$PYTHON" \
-                benchmarks/ablation_speed.py --device cuda --amp --batch-size 128 --rounds 3 \
+                -m benchmarks.ablation_speed --device cuda --amp --batch-size 128 --rounds 3 \
                 --warmup 2 --iters 5 --out-dir "$OUT/benchmark" 2>&1 \
                 | tee "$OUT/ablation_speed.txt"
             [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
@@ -101,7 +101,7 @@ if want model || want ablation; then
 fi
 
 if want tune; then
-    timeout "$(limit 150)" "$PYTHON" benchmarks/tune_kernels.py --json "$OUT/tune_kernels.json" \
+    timeout "$(limit 150)" "$PYTHON" -m benchmarks.tune_kernels --json "$OUT/tune_kernels.json" \
         2>&1 | tee "$OUT/tune_kernels.txt"
     rc=${PIPESTATUS[0]}
     [ "$rc" -eq 0 ] || [ "$rc" -eq 2 ] || status=1

@@ -86,7 +86,7 @@ if want mmcv_build; then
 fi
 want mmcv_check && step mmcv_check 30 "$PYTHON" tools/check_mmcv_cuda.py
 
-want mask_rcnn && step mask_rcnn 240 "$PYTHON" benchmarks/main_job_speed.py --tasks mask_rcnn \
+want mask_rcnn && step mask_rcnn 240 "$PYTHON" -m benchmarks.main_job_speed --tasks mask_rcnn \
     --precisions fp16 bf16 fp32 --profile-steps 3 --out-dir "$OUT" "$@"
 
 test_path() {
@@ -108,7 +108,7 @@ test_path() {
 }
 export -f test_path
 want test_path && step test_path 150 test_path
-want upernet && step upernet 150 "$PYTHON" benchmarks/main_job_speed.py --tasks upernet \
+want upernet && step upernet 150 "$PYTHON" -m benchmarks.main_job_speed --tasks upernet \
     --precisions fp16 bf16 fp32 --profile-steps 3 --out-dir "$OUT" "$@"
 echo "main job: results in $OUT (exit status $status)"
 exit $status

@@ -4,7 +4,7 @@ tools/train.py --amp), VSSD with each NC-SSD backend. Random init, synthetic bat
 masks and label maps. Prints a table (images/s from the median of the last iterations, peak memory,
 finite losses), the VSSD/Swin ratios and, with --profile-steps, the kernels that take the time.
 
-    python benchmarks/main_job_speed.py [--tasks mask_rcnn upernet] [--precisions fp32 fp16 bf16]
+    python -m benchmarks.main_job_speed [--tasks mask_rcnn upernet] [--precisions fp32 fp16 bf16]
         [--backends triton torch] [--iters 30 --timed 20] [--profile-steps 3] [--out-dir DIR]
 """
 import argparse
@@ -17,7 +17,7 @@ import torch
 
 from vssd_mm.compat import filter_known_warnings
 
-from support.main_job import PRECISIONS, ratio_table, train_run
+from benchmarks.support.main_job import PRECISIONS, ratio_table, train_run
 SHAPES = {'mask_rcnn': (800, 1344), 'upernet': (512, 512)}
 
 

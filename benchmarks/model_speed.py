@@ -3,7 +3,7 @@ without AMP, on CPU or CUDA; with --compile / --onnxruntime also with the backbo
 torch.compile / in onnxruntime, measured in the same run. Prints a table (ratios to the eager
 rows) and writes it as JSON and a PNG bar chart.
 
-    python benchmarks/model_speed.py CONFIG [--shape H W] [--batch-size N] [--device cuda]
+    python -m benchmarks.model_speed CONFIG [--shape H W] [--batch-size N] [--device cuda]
                                      [--amp both] [--compile] [--onnxruntime]
 """
 import argparse
@@ -18,7 +18,7 @@ from vssd_mm.compat import filter_known_warnings
 from vssd_mm.engine import exit_on_error, load_config
 from vssd_mm.engine.cli import add_common_arguments
 
-from support.throughput import check_backbone_path, measure, plot
+from benchmarks.support.throughput import check_backbone_path, measure, plot
 
 
 def main(argv=None):

@@ -2,13 +2,13 @@
 and (on CUDA) the Triton kernels, side by side in one run. Prints a table of ratios; absolute
 times and bandwidth only on a GPU, with its name.
 
-Usage: python benchmarks/op_speed.py [--dtype float16] [--repeats 10] [--scale-batch 1.0]
+Usage: python -m benchmarks.op_speed [--dtype float16] [--repeats 10] [--scale-batch 1.0]
 """
 import argparse
 
 import torch
 
-from support.nc_ssd_timing import PEAK_GBPS, run
+from benchmarks.support.nc_ssd_timing import PEAK_GBPS, run
 
 
 def peak_bandwidth(name: str, override):

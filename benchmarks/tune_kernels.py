@@ -2,7 +2,7 @@
 detection and classification sizes) and print, per kernel and operand class, the measured winner
 next to the setting in use (vssd_mm/ops/nc_ssd/launch.py SETTINGS).
 
-    python benchmarks/tune_kernels.py [--kernel apply ...] [--class half ...] [--json FILE]
+    python -m benchmarks.tune_kernels [--kernel apply ...] [--class half ...] [--json FILE]
 """
 import argparse
 import json
@@ -12,7 +12,7 @@ import torch
 
 from vssd_mm.ops.nc_ssd import launch
 
-from support import tuning
+from benchmarks.support import tuning
 
 
 def main(argv=None):

@@ -15,24 +15,25 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / 'fixtures'
 
 
-def script_path(script: str) -> Path:
-    """``tools/<script>`` for a bare name, else ``script`` relative to the repository root
-    (``benchmarks/op_speed.py``)."""
-    return REPO / script if '/' in script else REPO / 'tools' / script
+def _command(script: str) -> list:
+    """How a user starts ``script``: ``tools/<script>`` (a .sh under bash), or a workbench module
+    (``benchmarks.op_speed``) with ``python -m`` from the repository root."""
+    if script.startswith('benchmarks.'):
+        return [sys.executable, '-m', script]
+    launcher = 'bash' if script.endswith('.sh') else sys.executable
+    return [launcher, str(REPO / 'tools' / script)]
 
 
 def run_tool(script: str, *args: str, timeout: float = 600, check: bool = True, cwd=REPO,
              env: dict = None):
-    """Run ``script`` (see script_path) as a user would (from ``cwd``, default the repository
-    root); return the process. A ``.sh`` script runs under bash with PYTHON set to this
-    interpreter.
+    """Run ``script`` (see _command) as a user would (from ``cwd``, default the repository
+    root); return the process. A ``.sh`` script runs with PYTHON set to this interpreter.
 
     ``tests/fixtures`` is put on PYTHONPATH so configs can ``custom_imports`` the toy modules.
     """
     env = {**os.environ, **(env or {}), 'PYTHON': sys.executable}
     env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(FIXTURES), env.get('PYTHONPATH')]))
-    launcher = ['bash'] if script.endswith('.sh') else [sys.executable]
-    proc = subprocess.run([*launcher, str(script_path(script)), *map(str, args)], cwd=cwd,
+    proc = subprocess.run([*_command(script), *map(str, args)], cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f'{script} {" ".join(map(str, args))} exited {proc.returncode}\n'
@@ -42,14 +43,15 @@ def run_tool(script: str, *args: str, timeout: float = 600, check: bool = True, 
 
 
 def tool_main(script: str):
-    """``main(argv)`` of ``script`` (see script_path), loaded in this process: the same code as
-    the script's process after the interpreter's start (~4 s less per call). As for
-    ``python DIR/script.py``, the script's folder is importable (benchmarks import ``support``)."""
+    """``main(argv)`` of ``tools/<script>`` or of a workbench module (``benchmarks.op_speed``),
+    loaded in this process: the same code as the tool's process after the interpreter's start
+    (~4 s less per call)."""
+    import importlib
     import importlib.util
-    path = script_path(script)
-    if path.parent != REPO / 'tools' and str(path.parent) not in sys.path:
-        sys.path.append(str(path.parent))
-    spec = importlib.util.spec_from_file_location(f'script_{path.stem}', path)
+    if script.startswith('benchmarks.'):
+        return importlib.import_module(script).main
+    spec = importlib.util.spec_from_file_location(f'tools_{Path(script).stem}',
+                                                  REPO / 'tools' / script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.main

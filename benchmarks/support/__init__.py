@@ -1,2 +1,1 @@
-"""Code the benchmark scripts share (imported as ``support`` by the scripts, as
-``benchmarks.support`` by the tests)."""
+"""Code the benchmark scripts share (``benchmarks.support``; the tests import it too)."""

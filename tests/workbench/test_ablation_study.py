@@ -25,7 +25,7 @@ def test_ratios_are_medians_relative_to_nc_ssd():
 
 def test_tool_prints_the_rows_and_the_ratios_it_measured(tool, tmp_path):
     names = [SPEED_ROWS[m] for m in ('SSD', 'Bi-SSD', 'NC-SSD')]
-    proc = tool('benchmarks/ablation_speed.py', '--configs', *[ABLATION_DIR / n for n in names],
+    proc = tool('benchmarks.ablation_speed', '--configs', *[ABLATION_DIR / n for n in names],
                 '--shape', '64', '64', '--batch-size', '2', '--rounds', '2', '--iters', '1',
                 '--out-dir', tmp_path)
     out = proc.stdout
@@ -48,6 +48,6 @@ def test_tool_prints_the_rows_and_the_ratios_it_measured(tool, tmp_path):
 
 
 def test_tool_names_a_missing_config(tool, tmp_path):
-    proc = tool('benchmarks/ablation_speed.py', '--configs', tmp_path / 'nope.py', check=False)
+    proc = tool('benchmarks.ablation_speed', '--configs', tmp_path / 'nope.py', check=False)
     assert proc.returncode != 0
     assert f'config {tmp_path / "nope.py"} does not exist' in proc.stderr

@@ -89,7 +89,7 @@ def test_one_specialization_per_kernel_flag_and_dtype():
 def test_every_kernel_compiles_for_sm80_and_sm90_without_spills(tmp_path, tool):
     out = tmp_path / 'kernels.json'
     # the tool itself drops TRITON_INTERPRET, which this process may have set
-    proc = tool('benchmarks/check_kernels.py', '--arch', '80', '90', '--json', out, timeout=900)
+    proc = tool('benchmarks.check_kernels', '--arch', '80', '90', '--json', out, timeout=900)
     rows = json.loads(out.read_text())
     assert {r['arch'] for r in rows} == {'sm_80', 'sm_90'}
     assert {r['dtype'] for r in rows} == {'fp16', 'bf16', 'fp32'}
@@ -108,14 +108,13 @@ def test_check_fails_on_the_settings_the_dispatcher_would_use(tmp_path):
     out = tmp_path / 'apply.json'
     done = _run_python('\n'.join([
         'import runpy, sys',
-        'sys.path.insert(0, "benchmarks")  # as python benchmarks/check_kernels.py has it',
         'from vssd_mm.ops.nc_ssd import launch',
         'original = launch.launch_settings',
         'launch.launch_settings = lambda kernel, *args: (launch.LaunchSettings(256, 4, 2) '
         '    if kernel == "apply" else original(kernel, *args))',
-        f'sys.argv = ["benchmarks/check_kernels.py", "--arch", "90", "--dtype", "fp32", '
+        f'sys.argv = ["benchmarks.check_kernels", "--arch", "90", "--dtype", "fp32", '
         f'"--kernel", "apply", "--json", {str(out)!r}]',
-        'runpy.run_path("benchmarks/check_kernels.py", run_name="__main__")',
+        'runpy.run_module("benchmarks.check_kernels", run_name="__main__")',
     ]))
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
     rows = json.loads(out.read_text())

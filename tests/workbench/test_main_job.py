@@ -41,5 +41,5 @@ def test_a_vssd_mask_rcnn_trains_from_random_init_with_finite_losses():
 ])
 def test_unusable_options_are_one_line(args, message, capsys):
     with pytest.raises(SystemExit) as exit_:
-        tool_main('benchmarks/main_job_speed.py')(args)
+        tool_main('benchmarks.main_job_speed')(args)
     assert exit_.value.code == 2 and message in capsys.readouterr().err

@@ -12,7 +12,7 @@ MICRO_CLS = REPO / 'configs' / 'mmpretrain' / 'vssd_m_8xb128_in1k.py'
 
 
 def test_benchmark_writes_a_table_json_and_png(tool, tmp_path):
-    proc = tool('benchmarks/model_speed.py', MICRO_CLS, '--shape', '64', '64', '--batch-size', '2',
+    proc = tool('benchmarks.model_speed', MICRO_CLS, '--shape', '64', '64', '--batch-size', '2',
                 '--device', 'cpu', '--amp', 'off', '--warmup', '1', '--iters', '2',
                 '--out-dir', tmp_path)
     assert 'inference' in proc.stdout and 'training' in proc.stdout
@@ -51,7 +51,7 @@ def test_benchmark_adds_compiled_backbone_rows_to_the_same_table(tmp_path, capsy
     # one block per stage: every block compiles alike, in a third of micro's time
     config = tmp_path / 'vssd_m_8xb128_in1k.py'
     config.write_text(f"_base_ = '{MICRO_CLS}'\n" + SHALLOW_MICRO)
-    tool_main('benchmarks/model_speed.py')([
+    tool_main('benchmarks.model_speed')([
         str(config), '--shape', '64', '64', '--batch-size', '2', '--device', 'cpu',
         '--amp', 'off', '--modes', 'inference', '--warmup', '1', '--iters', '1', '--compile',
         '--out-dir', str(tmp_path)])

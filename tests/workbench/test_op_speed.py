@@ -19,7 +19,7 @@ def test_run_measures_every_implementation_and_pass():
 
 
 def test_tool_prints_ratio_table(tool):
-    out = tool('benchmarks/op_speed.py', '--scale-batch', '0.01', '--repeats', '1', '--dtype',
+    out = tool('benchmarks.op_speed', '--scale-batch', '0.01', '--repeats', '1', '--dtype',
                'float32', '--device', 'cpu', timeout=300).stdout
     assert 'device: CPU (relative timings only)' in out
     det_rows = [line for line in out.splitlines() if line.startswith('det ')]
