@@ -34,6 +34,11 @@ def _scaled(value, factor: float) -> int:
     return max(int(round(value * factor)), 1 if value > 0 else 0)
 
 
+def _schedulers(cfg: Config) -> List[dict]:
+    schedulers = cfg.get('param_scheduler') or []
+    return [schedulers] if isinstance(schedulers, dict) else list(schedulers)
+
+
 def _in_run_units(scheduler: dict, unit: str) -> bool:
     return (unit == 'epochs') == bool(scheduler.get('by_epoch', True))
 
@@ -76,9 +81,7 @@ def scale_schedule(cfg: Config, epochs: Optional[int] = None, iters: Optional[in
     factor = new / old
     cfg.train_cfg[f'max_{unit}'] = new
     parts = [f'{old} -> {new} {unit}']
-    schedulers = cfg.get('param_scheduler') or []
-    if isinstance(schedulers, dict):
-        schedulers = [schedulers]
+    schedulers = _schedulers(cfg)
     for scheduler in schedulers:
         changes = _scale_scheduler(scheduler, factor, unit, new)
         if changes:
@@ -98,9 +101,7 @@ def schedule_outside_the_run(cfg: Config) -> Optional[str]:
     """One warning line when a scheduler begins, ends or steps beyond the run's length (a length
     changed without ``--epochs`` / ``--iters``), else None."""
     unit, length = run_length(cfg)
-    schedulers = cfg.get('param_scheduler') or []
-    if isinstance(schedulers, dict):
-        schedulers = [schedulers]
+    schedulers = _schedulers(cfg)
     outside = []
     for i, scheduler in enumerate(schedulers):
         if not _in_run_units(scheduler, unit):

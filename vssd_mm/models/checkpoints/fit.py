@@ -20,15 +20,10 @@ from .keys import CheckpointMismatchError, KeyDiff, state_dict_of
 OUT_NORM = re.compile(r'^(backbone\.)?outnorm\d+\.')
 
 
-def _fresh_out_norm(key: str) -> bool:
-    # the release's detection and segmentation training start its out norms fresh: classification
-    # files have none of them
-    return key.startswith('outnorm')
-
-
 def _out_norm(key: str) -> bool:
-    # the out norm of a stage this model does not output (fewer out_indices than the file's
-    # model, e.g. a classifier from a detector's backbone): unused, not a mismatch
+    # missing from a file: the release's detection and segmentation training start the out norms
+    # fresh (classification files have none); extra in a file: the norm of a stage this model
+    # does not output (a classifier from a detector's backbone). Neither is a mismatch.
     return OUT_NORM.match(key) is not None
 
 
@@ -73,7 +68,7 @@ def check_backbone_fits(backbone: nn.Module, state_dict: Dict[str, torch.Tensor]
     """
     own = backbone.state_dict()
     state = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
-    diff = KeyDiff.compare(own, state, optional=_fresh_out_norm, extra_allowed=True)
+    diff = KeyDiff.compare(own, state, optional=_out_norm, extra_allowed=True)
     if not diff:
         return
     where = f'under {prefix!r}' if prefix else 'at the top level'
@@ -89,7 +84,7 @@ def check_backbone_state(backbone: nn.Module, state: Dict[str, torch.Tensor],
     exactly the backbone's weights, fresh ``outnorm*`` excepted and out norms of stages the
     backbone does not output unused; ``source`` names the file. Returns the comparison."""
     own = backbone.state_dict()
-    diff = KeyDiff.compare(own, state, optional=_fresh_out_norm, unused=_out_norm)
+    diff = KeyDiff.compare(own, state, optional=_out_norm, unused=_out_norm)
     if diff:
         raise CheckpointMismatchError(
             f'{source} does not fit this VSSD backbone: '
