@@ -12,6 +12,7 @@ import time
 
 import torch
 
+from vssd_mm.allocator import reuse_large_blocks
 from vssd_mm.compat import filter_known_warnings
 
 from benchmarks.support.ablation_study import speed_ratios, study, table5_configs
@@ -65,4 +66,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
+    reuse_large_blocks()  # this process only: see vssd_mm.allocator
     main()

@@ -10,6 +10,7 @@ import argparse
 
 import torch
 
+from vssd_mm.allocator import reuse_large_blocks
 from vssd_mm.compat import filter_known_warnings
 
 from benchmarks.support.deploy_paths import PATHS, measure
@@ -42,4 +43,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
+    reuse_large_blocks()  # this process only: see vssd_mm.allocator
     main()

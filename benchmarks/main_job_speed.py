@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from vssd_mm.allocator import reuse_large_blocks
 from vssd_mm.compat import filter_known_warnings
 
 from benchmarks.support.main_job import PRECISIONS, ratio_table, train_run
@@ -96,4 +97,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
+    reuse_large_blocks()  # this process only: see vssd_mm.allocator
     raise SystemExit(main())

@@ -14,6 +14,7 @@ import time
 
 import torch
 
+from vssd_mm.allocator import reuse_large_blocks
 from vssd_mm.compat import filter_known_warnings
 from vssd_mm.engine import exit_on_error, load_config
 from vssd_mm.engine.cli import add_common_arguments
@@ -85,4 +86,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
+    reuse_large_blocks()  # this process only: see vssd_mm.allocator
     main()

@@ -8,6 +8,8 @@ import argparse
 
 import torch
 
+from vssd_mm.allocator import reuse_large_blocks
+
 from benchmarks.support.nc_ssd_timing import PEAK_GBPS, run
 
 
@@ -63,4 +65,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
+    reuse_large_blocks()  # this process only: see vssd_mm.allocator
     main()

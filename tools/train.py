@@ -2,6 +2,7 @@
 decides). Usage: python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] ..."""
 import argparse
 
+from vssd_mm.allocator import reuse_large_blocks
 from vssd_mm.compat import filter_known_warnings
 from vssd_mm.engine import build_runner, exit_on_error, load_config, prepare_train_config
 from vssd_mm.engine.cli import add_common_arguments, parse_with_common, positive_int
@@ -40,4 +41,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
+    reuse_large_blocks()  # this process only: see vssd_mm.allocator
     main()
