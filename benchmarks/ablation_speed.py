@@ -13,6 +13,7 @@ import time
 import torch
 
 from vssd_mm.allocator import reuse_large_blocks
+from vssd_mm.arguments import non_negative_int, positive_int
 from vssd_mm.compat import filter_known_warnings
 
 from benchmarks.support.ablation_study import speed_ratios, study, table5_configs
@@ -21,15 +22,18 @@ from benchmarks.support.ablation_study import speed_ratios, study, table5_config
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--configs', nargs='+', help='default: the five Table-5 configs')
-    parser.add_argument('--shape', type=int, nargs=2, default=(224, 224), metavar=('H', 'W'))
-    parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--shape', type=positive_int, nargs=2, default=(224, 224),
+                        metavar=('H', 'W'))
+    parser.add_argument('--batch-size', type=positive_int, default=8)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--amp', action='store_true',
                         help='autocast: fp16 on CUDA (the paper\'s setting), bf16 on CPU')
-    parser.add_argument('--rounds', type=int, default=3,
+    parser.add_argument('--rounds', type=positive_int, default=3,
                         help='each round times every model once; the median is reported')
-    parser.add_argument('--warmup', type=int, default=1, help='untimed steps per model and round')
-    parser.add_argument('--iters', type=int, default=3, help='timed steps per model and round')
+    parser.add_argument('--warmup', type=non_negative_int, default=1,
+                        help='untimed steps per model and round')
+    parser.add_argument('--iters', type=positive_int, default=3,
+                        help='timed steps per model and round')
     parser.add_argument('--out-dir', default='work_dirs/benchmark',
                         help='where ablation_<time>.json goes')
     args = parser.parse_args(argv)

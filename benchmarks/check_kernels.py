@@ -16,6 +16,8 @@ import time
 # the kernels must be compiled, not interpreted: triton.jit reads this when kernels.py is imported
 os.environ.pop('TRITON_INTERPRET', None)
 
+from vssd_mm.arguments import positive_int
+
 from benchmarks.support import compile_check, kernel_report  # noqa: E402
 
 
@@ -34,7 +36,8 @@ def main(argv=None) -> int:
                         'what the driver says of each loaded kernel (any Triton version)')
     parser.add_argument('--markdown', action='store_true',
                         help='print a Markdown table, one column per architecture')
-    parser.add_argument('--jobs', type=int, help='compiler processes (default: one per CPU)')
+    parser.add_argument('--jobs', type=positive_int,
+                        help='compiler processes (default: one per CPU)')
     args = parser.parse_args(argv)
 
     if args.loaded:

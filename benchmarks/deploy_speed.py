@@ -11,6 +11,7 @@ import argparse
 import torch
 
 from vssd_mm.allocator import reuse_large_blocks
+from vssd_mm.arguments import non_negative_int, positive_int
 from vssd_mm.compat import filter_known_warnings
 
 from benchmarks.support.deploy_paths import PATHS, measure
@@ -19,13 +20,16 @@ from benchmarks.support.deploy_paths import PATHS, measure
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--arch', default='tiny', choices=['micro', 'tiny', 'small', 'base'])
-    parser.add_argument('--shape', type=int, nargs=2, default=(512, 512), metavar=('H', 'W'))
-    parser.add_argument('--batch-size', type=int, default=1)
-    parser.add_argument('--threads', type=int, default=2, help='torch (and onnxruntime) threads')
+    parser.add_argument('--shape', type=positive_int, nargs=2, default=(512, 512),
+                        metavar=('H', 'W'))
+    parser.add_argument('--batch-size', type=positive_int, default=1)
+    parser.add_argument('--threads', type=positive_int, default=2,
+                        help='torch (and onnxruntime) threads')
     parser.add_argument('--paths', nargs='+', choices=PATHS, default=list(PATHS))
-    parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument('--iters', type=int, default=3, help='timed batches per path and round')
-    parser.add_argument('--rounds', type=int, default=3,
+    parser.add_argument('--warmup', type=non_negative_int, default=1)
+    parser.add_argument('--iters', type=positive_int, default=3,
+                        help='timed batches per path and round')
+    parser.add_argument('--rounds', type=positive_int, default=3,
                         help='each round times every path once; rows are medians of rounds')
     args = parser.parse_args(argv)
     filter_known_warnings()

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from vssd_mm.allocator import reuse_large_blocks
+from vssd_mm.arguments import non_negative_int
 from vssd_mm.compat import filter_known_warnings
 
 from benchmarks.support.main_job import PRECISIONS, ratio_table, train_run
@@ -44,7 +45,7 @@ def main(argv=None) -> int:
                         metavar=('H', 'W'))
     parser.add_argument('--seg-shape', type=positive, nargs=2, default=SHAPES['upernet'],
                         metavar=('H', 'W'))
-    parser.add_argument('--profile-steps', type=int, default=0,
+    parser.add_argument('--profile-steps', type=non_negative_int, default=0,
                         help='profile this many further steps of each VSSD fp16 row (first '
                         'backend): the kernels that take the time')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')

@@ -15,6 +15,7 @@ import time
 import torch
 
 from vssd_mm.allocator import reuse_large_blocks
+from vssd_mm.arguments import non_negative_int, positive_int
 from vssd_mm.compat import filter_known_warnings
 from vssd_mm.engine import exit_on_error, load_config
 from vssd_mm.engine.cli import add_common_arguments
@@ -25,15 +26,16 @@ from benchmarks.support.throughput import check_backbone_path, measure, plot
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
-    parser.add_argument('--shape', type=int, nargs=2, default=(224, 224), metavar=('H', 'W'))
-    parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--shape', type=positive_int, nargs=2, default=(224, 224),
+                        metavar=('H', 'W'))
+    parser.add_argument('--batch-size', type=positive_int, default=8)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--amp', choices=['off', 'on', 'both'], default='both',
                         help='autocast: fp16 on CUDA, bf16 on CPU (slow without bf16 hardware)')
     parser.add_argument('--modes', nargs='+', choices=['inference', 'training'],
                         default=['inference', 'training'])
-    parser.add_argument('--warmup', type=int, default=3, help='untimed batches first')
-    parser.add_argument('--iters', type=int, default=10, help='timed batches')
+    parser.add_argument('--warmup', type=non_negative_int, default=3, help='untimed batches first')
+    parser.add_argument('--iters', type=positive_int, default=10, help='timed batches')
     parser.add_argument('--compile', action='store_true',
                         help='also time the model with its backbone under torch.compile '
                         '(Inductor; compiled during the warmup)')

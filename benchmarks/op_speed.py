@@ -9,6 +9,7 @@ import argparse
 import torch
 
 from vssd_mm.allocator import reuse_large_blocks
+from vssd_mm.arguments import positive_float, positive_int
 
 from benchmarks.support.nc_ssd_timing import PEAK_GBPS, run
 
@@ -22,10 +23,11 @@ def peak_bandwidth(name: str, override):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--dtype', default='float16', choices=['float32', 'float16', 'bfloat16'])
-    parser.add_argument('--repeats', type=int, default=10)
-    parser.add_argument('--scale-batch', type=float, default=1.0,
+    parser.add_argument('--repeats', type=positive_int, default=10)
+    parser.add_argument('--scale-batch', type=positive_float, default=1.0,
                         help='multiply the per-GPU batch sizes (e.g. 0.05 for a quick CPU run)')
-    parser.add_argument('--peak-gbps', type=float, help='device HBM peak, GB/s (default: by name)')
+    parser.add_argument('--peak-gbps', type=positive_float,
+                        help='device HBM peak, GB/s (default: by name)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     args = parser.parse_args(argv)
     dtype = getattr(torch, args.dtype)

@@ -13,6 +13,7 @@ import argparse
 import os
 import os.path as osp
 
+from vssd_mm.arguments import positive_int
 from vssd_mm.compat import filter_known_warnings
 from vssd_mm.engine import exit_on_error, load_config
 from vssd_mm.engine.cli import add_common_arguments
@@ -25,9 +26,10 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', nargs='?',
                         help='weights to export (file or http(s) URL); random weights without')
     parser.add_argument('--out', required=True, help='the .onnx file to write')
-    parser.add_argument('--shape', type=int, nargs=2, default=(224, 224), metavar=('H', 'W'),
+    parser.add_argument('--shape', type=positive_int, nargs=2, default=(224, 224),
+                        metavar=('H', 'W'),
                         help='the size traced (the file accepts any size in the range)')
-    parser.add_argument('--check-shape', type=int, nargs=2, metavar=('H', 'W'),
+    parser.add_argument('--check-shape', type=positive_int, nargs=2, metavar=('H', 'W'),
                         help='the size onnxruntime is checked at (default: H+32, W+64)')
     parser.add_argument('--force', action='store_true', help='overwrite an existing --out file')
     add_common_arguments(parser)

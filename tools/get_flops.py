@@ -2,6 +2,7 @@
 the paper counted it. Usage: python tools/get_flops.py CONFIG [--shape H W]"""
 import argparse
 
+from vssd_mm.arguments import positive_int
 from vssd_mm.analysis.complexity import analyze_config
 from vssd_mm.compat import filter_known_warnings
 from vssd_mm.engine import exit_on_error, load_config
@@ -13,7 +14,7 @@ DEFAULT_SHAPES = {'mmpretrain': (224, 224), 'mmdet': (800, 1280), 'mmseg': (512,
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
-    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
+    parser.add_argument('--shape', type=positive_int, nargs=2, metavar=('H', 'W'),
                         help='input size (default: the one the paper reports for the task: '
                         'classification 224x224, detection 800x1280, segmentation 512x2048)')
     add_common_arguments(parser)

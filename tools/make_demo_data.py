@@ -9,9 +9,9 @@ otherwise.
 """
 import argparse
 
+from vssd_mm.arguments import positive_int
 from vssd_mm.demo_data import make_ade_demo, make_coco_demo, make_imagefolder_demo
 from vssd_mm.engine import exit_on_error
-from vssd_mm.engine.cli import positive_int
 from vssd_mm.engine.paths import check_folder_to_write
 
 FORMATS = {  # name: (writer, default root, default (H, W), help)

@@ -3,9 +3,11 @@ default_scope decides). Usage: python tools/test.py CONFIG CHECKPOINT|URL [--wor
 import argparse
 
 from vssd_mm.allocator import reuse_large_blocks
+from vssd_mm.arguments import non_negative_float
 from vssd_mm.compat import filter_known_warnings
 from vssd_mm.engine import build_runner, exit_on_error, load_config, prepare_test_config
 from vssd_mm.engine.cli import add_common_arguments, parse_with_common
+from vssd_mm.engine.errors import undecodable_images_named
 
 
 def parse_args(argv=None):
@@ -24,7 +26,11 @@ def parse_args(argv=None):
     parser.add_argument('--show', action='store_true', help='show predictions in a window')
     parser.add_argument('--show-dir', help='draw predictions into this folder (mmdet/mmpretrain: '
                         'inside the run folder of the work dir)')
-    parser.add_argument('--wait-time', type=float, default=2., help='seconds per shown image')
+    parser.add_argument('--wait-time', type=non_negative_float, default=2.,
+                        help='seconds per shown image')
+    parser.add_argument('--skip-data-check', action='store_true',
+                        help='skip the check of the datasets at the start (tools/check_dataset.py '
+                        'runs it on its own, in full)')
     add_common_arguments(parser)
     return parse_with_common(parser, argv)
 
@@ -37,8 +43,9 @@ def main(argv=None):
         prepare_test_config(cfg, args.config, args.checkpoint, work_dir=args.work_dir,
                             launcher=args.launcher, tta=args.tta, out=args.out, show=args.show,
                             show_dir=args.show_dir, wait_time=args.wait_time,
-                            state_key=args.state_key)
-        build_runner(cfg, strict_load_from=True).test()
+                            state_key=args.state_key, data_check=not args.skip_data_check)
+        with undecodable_images_named():
+            build_runner(cfg, strict_load_from=True).test()
 
 
 if __name__ == '__main__':

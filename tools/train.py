@@ -3,9 +3,11 @@ decides). Usage: python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]]
 import argparse
 
 from vssd_mm.allocator import reuse_large_blocks
+from vssd_mm.arguments import positive_int
 from vssd_mm.compat import filter_known_warnings
 from vssd_mm.engine import build_runner, exit_on_error, load_config, prepare_train_config
-from vssd_mm.engine.cli import add_common_arguments, parse_with_common, positive_int
+from vssd_mm.engine.cli import add_common_arguments, parse_with_common
+from vssd_mm.engine.errors import undecodable_images_named
 
 
 def parse_args(argv=None):
@@ -25,6 +27,9 @@ def parse_args(argv=None):
                         'validation interval) scaled with the run (epoch-based configs)')
     length.add_argument('--iters', type=positive_int, metavar='N',
                         help='the same for iteration-based configs')
+    parser.add_argument('--skip-data-check', action='store_true',
+                        help='skip the check of the datasets at the start (tools/check_dataset.py '
+                        'runs it on its own, in full)')
     add_common_arguments(parser)
     return parse_with_common(parser, argv)
 
@@ -36,8 +41,10 @@ def main(argv=None):
         cfg = load_config(args.config, args.cfg_options)
         prepare_train_config(cfg, args.config, work_dir=args.work_dir, resume=args.resume,
                              amp=args.amp, auto_scale_lr=args.auto_scale_lr,
-                             launcher=args.launcher, epochs=args.epochs, iters=args.iters)
-        build_runner(cfg).train()
+                             launcher=args.launcher, epochs=args.epochs, iters=args.iters,
+                             data_check=not args.skip_data_check)
+        with undecodable_images_named():
+            build_runner(cfg).train()
 
 
 if __name__ == '__main__':

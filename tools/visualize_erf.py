@@ -14,12 +14,13 @@ import cv2
 import numpy as np
 import torch
 
+from vssd_mm.arguments import positive_int
 from vssd_mm.analysis.erf import effective_receptive_field, erf_image
 from vssd_mm.analysis.model_builder import build_model
 from vssd_mm.compat import allow_mmengine_training_state, filter_known_warnings
 from vssd_mm.demo_data.shapes import random_scene
 from vssd_mm.engine import exit_on_error, load_config
-from vssd_mm.engine.cli import add_common_arguments, positive_int
+from vssd_mm.engine.cli import add_common_arguments
 from vssd_mm.engine.paths import check_file_to_write
 
 MEAN = np.array([123.675, 116.28, 103.53])

@@ -7,7 +7,8 @@ from mmengine.config import Config
 
 from conftest import FIXTURES, REPO, run_tool
 from vssd_mm.engine import ToolError
-from vssd_mm.engine.schedule import scale_schedule, schedule_outside_the_run
+from vssd_mm.engine.schedule import (check_schedule_builds, scale_schedule,
+                                     schedule_outside_the_run)
 
 
 def _config(relative):
@@ -62,6 +63,20 @@ def test_a_shortened_run_without_the_flag_is_one_warning_line():
     cls.train_cfg.max_epochs = 2
     assert 'param_scheduler[0] (LinearLR): end 20; param_scheduler[1] (CosineAnnealingLR): ' \
            'begin 20' in schedule_outside_the_run(cls)
+
+
+def test_a_scheduler_that_would_end_before_it_begins_is_one_error_line():
+    """mmengine cannot build a scheduler whose begin lies at or after the run's end when it runs to
+    that end (a traceback from deep in the Runner): one error line instead."""
+    cfg = _config('mmpretrain/demo/vssd_t_demo.py')
+    check_schedule_builds(cfg)
+    cfg.train_cfg.max_epochs = 2
+    with pytest.raises(ToolError, match=r"the run is 2 epochs but param_scheduler\[1\] "
+                       r"\(CosineAnnealingLR\) begins at 2 and runs to the run's end, so it would "
+                       r"end before it begins; tools/train.py --epochs 2 scales"):
+        check_schedule_builds(cfg)
+    cfg.train_cfg.max_epochs = 3
+    check_schedule_builds(cfg)
 
 
 def _lr_at_each_epochs_end(log: str):

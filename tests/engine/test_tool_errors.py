@@ -101,7 +101,7 @@ def test_test_flag_errors(tmp_path, change, flag, message):
     torch.save({'state_dict': {}}, ckpt)
     change(cfg)
     with pytest.raises(ToolError, match=message):
-        prepare_test_config(cfg, 'x.py', str(ckpt), **flag)
+        prepare_test_config(cfg, 'x.py', str(ckpt), data_check=False, **flag)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='the message is for machines without CUDA')

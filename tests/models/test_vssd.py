@@ -108,6 +108,16 @@ def test_output_shapes_and_strides(hw):
     assert all(o.is_contiguous() for o in outs)
 
 
+@pytest.mark.parametrize('given, stages', [(3, (3,)), (-1, (3,)), ((0, -1), (0, 3)),
+                                           ([1, 2], (1, 2))])
+def test_out_indices_in_the_forms_openmmlab_backbones_accept(given, stages):
+    """An int for one stage and negative indices from the last, as mmpretrain's backbones."""
+    model = VSSD('micro', out_indices=given).eval()
+    assert model.out_indices == stages
+    outs = model(torch.randn(1, 3, 64, 64))
+    assert [o.shape[1] for o in outs] == [48 * 2 ** s for s in stages]
+
+
 def test_out_indices_subset():
     outs = VSSD('micro', out_indices=(1, 3)).eval()(torch.randn(1, 3, 64, 64))
     assert [o.shape[1] for o in outs] == [96, 384]

@@ -18,14 +18,3 @@ def parse_with_common(parser: argparse.ArgumentParser, argv=None) -> argparse.Na
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number >= 1 (argparse's error names the option)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'must be a whole number, got {text!r}') from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'must be >= 1, got {value}')
-    return value

@@ -5,6 +5,7 @@ the Runner builds from, so one tool set serves all three.
 """
 import logging
 import os.path as osp
+import time
 from typing import Optional
 
 import torch
@@ -13,6 +14,8 @@ from mmengine.logging import print_log
 
 from .cfg_options import check_cfg_options
 from .checked_runner import checked_runner_class
+from .config_file import read_config
+from .data_check import check_data, raise_for_problems
 from .distributed import prepare_cpu_distributed
 from .errors import ToolError
 from .evaluated_checkpoint import check_fits_once, read_training_checkpoint, resolve_test_checkpoint
@@ -21,13 +24,13 @@ from .evaluation_flags import (check_test_output, enable_output, enable_tta,
 from .mmcv_cuda import check_mmcv_cuda_ops
 from .paths import check_file_to_read, check_folder_to_write
 from .preflight import build_model_checked, check_datasets, check_pretrained
-from .schedule import scale_schedule, schedule_outside_the_run
+from .schedule import check_schedule_builds, scale_schedule, schedule_outside_the_run
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     """Read a config file and merge ``--cfg-options`` into it."""
     check_file_to_read(path, 'config file')
-    cfg = Config.fromfile(path)
+    cfg = read_config(path)
     if cfg_options:
         check_cfg_options(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
@@ -43,10 +46,24 @@ def _set_work_dir(cfg: Config, config_path: str, work_dir: Optional[str]) -> Non
     check_folder_to_write(cfg.work_dir, '--work-dir' if work_dir is not None else 'work dir')
 
 
+def _check_data(cfg: Config, config_path: str, splits) -> None:
+    """The data check's fast mode (``data_check``): a problem stops the run with one line."""
+    start = time.perf_counter()
+    report = check_data(cfg, splits)
+    for note in report.notes:
+        print_log(f'data check: {note}', logger='current')
+    raise_for_problems(report, config_path)
+    checked = sum(n for n, _ in report.counts.values())
+    print_log(f'data check: {len(report.counts)} checks of {checked} items passed in '
+              f'{time.perf_counter() - start:.1f} s (--skip-data-check skips it)',
+              logger='current')
+
+
 def prepare_train_config(cfg: Config, config_path: str, *, work_dir: Optional[str] = None,
                          resume: Optional[str] = None, amp: bool = False,
                          auto_scale_lr: bool = False, launcher: str = 'none',
-                         epochs: Optional[int] = None, iters: Optional[int] = None) -> Config:
+                         epochs: Optional[int] = None, iters: Optional[int] = None,
+                         data_check: bool = True) -> Config:
     """Apply the train tool's flags to ``cfg`` (in place) and return it.
 
     Args:
@@ -56,6 +73,7 @@ def prepare_train_config(cfg: Config, config_path: str, *, work_dir: Optional[st
         auto_scale_lr: scale the learning rate by ``total batch / auto_scale_lr.base_batch_size``.
         epochs, iters: train for this many epochs (epoch-based configs) or iterations
             (iteration-based), the schedule scaled with the run (``schedule.scale_schedule``).
+        data_check: check the datasets first (``data_check.check_data``, fast mode).
 
     Raises ``ToolError`` when the datasets or pretrained weights the config names are not on
     disk or a flag cannot apply, ``MmcvCudaOpsError`` when the model uses mmcv ops, will run on
@@ -67,10 +85,13 @@ def prepare_train_config(cfg: Config, config_path: str, *, work_dir: Optional[st
     if epochs is not None or iters is not None:
         print_log(scale_schedule(cfg, epochs, iters), logger='current')
     else:
+        check_schedule_builds(cfg)
         warning = schedule_outside_the_run(cfg)
         if warning:
             print_log(warning, logger='current', level=logging.WARNING)
     check_datasets(cfg, ['train_dataloader'] + (['val_dataloader'] if cfg.get('val_cfg') else []))
+    if data_check:
+        _check_data(cfg, config_path, ['train'] + (['val'] if cfg.get('val_cfg') else []))
     model = build_model_checked(cfg)
     check_mmcv_cuda_ops(model)
     check_pretrained(cfg)
@@ -104,7 +125,7 @@ def prepare_test_config(cfg: Config, config_path: str, checkpoint: str, *,
                         work_dir: Optional[str] = None, launcher: str = 'none', tta: bool = False,
                         out: Optional[str] = None, show: bool = False,
                         show_dir: Optional[str] = None, wait_time: float = 2.,
-                        state_key: Optional[str] = None) -> Config:
+                        state_key: Optional[str] = None, data_check: bool = True) -> Config:
     """Apply the test tool's flags to ``cfg`` (in place) and return it.
 
     Args:
@@ -127,6 +148,8 @@ def prepare_test_config(cfg: Config, config_path: str, checkpoint: str, *,
         check_folder_to_write(osp.join(cfg.work_dir, show_dir)
                               if cfg.get('default_scope') == 'mmdet' else show_dir, '--show-dir')
     check_datasets(cfg, ['test_dataloader'])
+    if data_check:
+        _check_data(cfg, config_path, ['test'])
     model_cfg = cfg.model  # before --tta wraps it
     model = build_model_checked(cfg)
     check_mmcv_cuda_ops(model)

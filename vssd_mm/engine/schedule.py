@@ -117,3 +117,18 @@ def schedule_outside_the_run(cfg: Config) -> Optional[str]:
     flag = '--epochs' if unit == 'epochs' else '--iters'
     return (f'the run is {length} {unit} but {"; ".join(outside)} lie beyond it and never take '
             f'effect; tools/train.py {flag} {length} scales the schedule with the run')
+
+
+def check_schedule_builds(cfg: Config) -> None:
+    """``ToolError`` when a scheduler that runs to the run's end begins at or after it (a run
+    shortened without ``--epochs`` / ``--iters``): mmengine cannot build it (end <= begin)."""
+    unit, length = run_length(cfg)
+    for i, scheduler in enumerate(_schedulers(cfg)):
+        open_ended = scheduler.get('end', NO_END) >= NO_END
+        if _in_run_units(scheduler, unit) and open_ended and scheduler.get('begin', 0) >= length:
+            flag = '--epochs' if unit == 'epochs' else '--iters'
+            raise ToolError(
+                f'the run is {length} {unit} but param_scheduler[{i}] '
+                f'({scheduler.get("type")}) begins at {scheduler["begin"]} and runs to the '
+                f'run\'s end, so it would end before it begins; tools/train.py {flag} {length} '
+                'scales the schedule with the run')

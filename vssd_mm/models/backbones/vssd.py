@@ -46,6 +46,17 @@ def _stage_mixers(mixer: Union[str, Sequence[str]], num_stages: int) -> Tuple[st
     return names
 
 
+def _stage_indices(out_indices: Union[int, Sequence[int]], num_stages: int) -> Tuple[int, ...]:
+    """``out_indices`` as a tuple of stage numbers 0..num_stages-1 (an int is one stage, -1 the
+    last); ValueError naming the accepted values otherwise."""
+    given = (out_indices,) if isinstance(out_indices, int) else tuple(out_indices)
+    if not given or not all(isinstance(i, int) and -num_stages <= i < num_stages for i in given):
+        raise ValueError(f'VSSD: out_indices must be a stage index or a non-empty sequence of '
+                         f'them, each in {tuple(range(num_stages))} (or -{num_stages}..-1 from '
+                         f'the last), got {out_indices!r}')
+    return tuple(i % num_stages for i in given)
+
+
 @MODELS.register_module()
 class VSSD(BaseModule):
     """VSSD backbone.
@@ -55,7 +66,8 @@ class VSSD(BaseModule):
             d_state (and optionally expansion, ngroups, mlp_ratio, drop_path_rate).
         in_channels: image channels.
         out_indices: stages whose feature maps are returned (strides 4, 8, 16, 32; channels
-            C, 2C, 4C, 8C for embed_dim C), each after its LayerNorm ``outnorm{i}``.
+            C, 2C, 4C, 8C for embed_dim C), each after its LayerNorm ``outnorm{i}``; an int for
+            one stage, negative indices count from the last (as mmpretrain's backbones).
         drop_rate: dropout inside the MLPs.
         drop_path_rate: stochastic depth, linear over all blocks from 0 to this value;
             None takes the arch's value (micro/tiny 0.2, small 0.4, base 0.6).
@@ -91,7 +103,7 @@ class VSSD(BaseModule):
     """
 
     def __init__(self, arch: Union[str, dict] = 'tiny', in_channels: int = 3,
-                 out_indices: Sequence[int] = (0, 1, 2, 3), drop_rate: float = 0.,
+                 out_indices: Union[int, Sequence[int]] = (0, 1, 2, 3), drop_rate: float = 0.,
                  drop_path_rate: Optional[float] = None, frozen_stages: int = -1,
                  norm_eval: bool = False, with_cp: bool = False,
                  mixer: Union[str, Sequence[str]] = 'nc_ssd', patch_embed: str = 'overlap',
@@ -108,10 +120,7 @@ class VSSD(BaseModule):
                 raise ValueError(f"VSSD: {name} must be 'overlap' or 'simple', got {value!r}")
         self.simple_stem = patch_embed == 'simple'
         self.nc_ssd_backend = check_backend(nc_ssd_backend, 'VSSD: nc_ssd_backend')
-        self.out_indices = tuple(out_indices)
-        if not self.out_indices or not all(0 <= i < len(depths) for i in self.out_indices):
-            raise ValueError(f'VSSD: out_indices must be a non-empty subset of '
-                             f'{tuple(range(len(depths)))}, got {out_indices}')
+        self.out_indices = _stage_indices(out_indices, len(depths))
         if not -1 <= frozen_stages <= len(depths):
             raise ValueError(f'VSSD: frozen_stages must be in [-1, {len(depths)}], '
                              f'got {frozen_stages}')
