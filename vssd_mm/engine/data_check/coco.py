@@ -66,7 +66,8 @@ def check_coco(dataset: dict, split: str, classes: Sequence[str], with_mask: boo
     report.count(f'{split}: images exist', len(paths), len(missing))
     for path in missing:
         report.add(path, f'image named in {osp.basename(ann_file)} does not exist', FIX_MISSING)
-    present = [p for p in paths if p not in set(missing)]
+    absent = set(missing)
+    present = [p for p in paths if p not in absent]
     decoded = sample(present, full)
     broken = [p for p in progress(decoded, f'{split}: images decode') if decode(p) is None]
     report.count(f'{split}: images decode' + ('' if full else ' (sample)'), len(decoded),
