@@ -6,7 +6,10 @@ ratio, VSSD's time per megapixel relative to the smallest size, and the peak res
 training step at one size (each model in a fresh process per heap behaviour).
 
     python -m benchmarks.cpu_scaling [--sizes 512x512 800x1344 1024x1792] [--rounds 3]
-                                     [--threads 2] [--memory-size 800x1344]
+                                     [--threads 2] [--memory-size 800x1344] [--profile]
+
+--profile: instead, VSSD-T's training step at each size under torch.profiler (heap: reuse), the
+ops whose time per megapixel grows most from the smallest size to the largest.
 """
 import argparse
 import json
@@ -55,9 +58,11 @@ class Worker:
             raise SystemExit('error: a benchmark worker stopped:\n' + self.log.read()[-3000:])
         return line
 
-    def ask(self, model: str, shape, mode: str, warmup: int = 1, steps: int = 1) -> dict:
+    def ask(self, model: str, shape, mode: str, warmup: int = 1, steps: int = 1,
+            profile: bool = False) -> dict:
         self.proc.stdin.write(json.dumps(dict(model=model, shape=list(shape), mode=mode,
-                                              warmup=warmup, steps=steps)) + '\n')
+                                              warmup=warmup, steps=steps, profile=profile))
+                              + '\n')
         self.proc.stdin.flush()
         return json.loads(self._read())
 
@@ -129,6 +134,28 @@ def report(times: dict, peaks: dict, sizes, memory_size, threads: int, allocator
         print(f'{model:8s} {reuse:8.0f} {system:8.0f} {reuse / system:13.2f}')
 
 
+def profile_growth(sizes, threads: int, top: int = 15) -> None:
+    """Print VSSD-T's ops by self CPU time per megapixel at each size, the fastest growing
+    first (ops above 1 % of the largest size's step)."""
+    worker = Worker('reuse', threads)
+    try:
+        per_mp = {shape: {op: s / (shape[0] * shape[1] / 1e6) for op, s in
+                          worker.ask('vssd_t', shape, 'training', profile=True)['ops'].items()}
+                  for shape in sizes}
+    finally:
+        worker.close()
+    small, large = per_mp[sizes[0]], per_mp[sizes[-1]]
+    total = sum(large.values())
+    rows = sorted((op for op in large if large[op] > 0.01 * total),
+                  key=lambda op: large[op] - small.get(op, 0.), reverse=True)[:top]
+    print('VSSD-T training step, self CPU seconds per megapixel (heap: reuse)')
+    print(f'{"op":40s} ' + ' '.join(f'{h}x{w:<6d}' for h, w in sizes) + ' growth')
+    for op in rows + ['total']:
+        values = [sum(p.values()) if op == 'total' else p.get(op, 0.) for p in per_mp.values()]
+        print(f'{op[:40]:40s} ' + ' '.join(f'{v:10.3f}' for v in values)
+              + f' {values[-1] - values[0]:+.3f}')
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--sizes', type=size, nargs='+',
@@ -136,7 +163,11 @@ def main(argv=None):
     parser.add_argument('--rounds', type=positive_int, default=3)
     parser.add_argument('--threads', type=positive_int, default=2)
     parser.add_argument('--memory-size', type=size, default=(800, 1344))
+    parser.add_argument('--profile', action='store_true',
+                        help='profile VSSD-T\'s training step at each size instead')
     args = parser.parse_args(argv)
+    if args.profile:
+        return profile_growth(args.sizes, args.threads)
     times, allocators = time_rounds(args.sizes, args.rounds, args.threads)
     peaks = peak_memory(args.memory_size, args.threads)
     report(times, peaks, args.sizes, args.memory_size, args.threads, allocators)

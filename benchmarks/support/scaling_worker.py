@@ -4,13 +4,15 @@ request per stdin line, one JSON answer per stdout line. Its heap behaviour is d
 ``VSSD_MM_MALLOC`` (see ``vssd_mm.allocator``), which is what the driver compares.
 
     request: {"model": "vssd_t" | "swin_t", "shape": [H, W], "mode": "inference" | "training",
-              "warmup": 1, "steps": 1}
-    answer:  {"seconds": [...], "peak_rss_mib": P}  (P: the process's peak resident memory
-             during the timed steps, from /proc: VmHWM after resetting it)
+              "warmup": 1, "steps": 1, "profile": false}
+    answer:  {"seconds": [...], "peak_rss_mib": P, "ops": {op: self CPU seconds}}  (P: the
+             process's peak resident memory during the timed steps, from /proc: VmHWM after
+             resetting it; "ops" only when profiled, the timed steps under torch.profiler)
 """
 import json
 import sys
 import time
+from contextlib import contextmanager
 
 import torch
 
@@ -43,6 +45,21 @@ def step_function(model: torch.nn.Module, image: torch.Tensor, mode: str):
     return step
 
 
+@contextmanager
+def profiled(enabled: bool):
+    """Yields a dict that holds, after the block, the self CPU seconds of each op run in it
+    (torch.profiler) when ``enabled``; else stays empty."""
+    ops = {}
+    if not enabled:
+        yield ops
+        return
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        yield ops
+    for event in prof.key_averages():
+        ops[event.key] = event.self_cpu_time_total / 1e6
+
+
 def _reset_peak_rss() -> None:
     with open('/proc/self/clear_refs', 'w') as f:
         f.write('5')
@@ -70,11 +87,13 @@ def serve() -> None:
             step()
         _reset_peak_rss()
         seconds = []
-        for _ in range(request.get('steps', 1)):
-            start = time.perf_counter()
-            step()
-            seconds.append(time.perf_counter() - start)
-        print(json.dumps(dict(seconds=seconds, peak_rss_mib=peak_rss_mib())), flush=True)
+        with profiled(request.get('profile', False)) as ops:
+            for _ in range(request.get('steps', 1)):
+                start = time.perf_counter()
+                step()
+                seconds.append(time.perf_counter() - start)
+        print(json.dumps(dict(seconds=seconds, peak_rss_mib=peak_rss_mib(), ops=ops)),
+              flush=True)
 
 
 if __name__ == '__main__':
