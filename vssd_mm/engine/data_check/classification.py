@@ -4,7 +4,7 @@ import os
 import os.path as osp
 from typing import Optional, Sequence
 
-from .images import decode, missing_files, sample
+from .images import check_images
 from .report import DataCheckReport
 
 
@@ -38,19 +38,8 @@ def check_classification(dataset, split: str, full: bool, report: DataCheckRepor
     for item in labels_bad[:20]:
         report.add(item['img_path'], f'label {item["gt_label"]} is outside 0..{num_classes - 1}',
                    'fix the list file, or the config\'s classes')
-    paths = [i['img_path'] for i in items]
-    missing = missing_files(progress(paths, f'{split}: images exist'))
-    report.count(f'{split}: images exist', len(paths), len(missing))
-    for path in missing:
-        report.add(path, 'image named in the list file does not exist',
-                   'restore the file, or remove its line')
-    present = sorted(set(paths) - set(missing))
-    decoded = sample(present, full)
-    broken = [p for p in progress(decoded, f'{split}: images decode') if decode(p) is None]
-    report.count(f'{split}: images decode' + ('' if full else ' (sample)'), len(decoded),
-                 len(broken))
-    for path in broken:
-        report.add(path, 'does not decode as an image', 'replace it with a valid image file')
+    check_images([i['img_path'] for i in items], split, full, report, progress, 'the dataset',
+                 'restore the file, or remove it from the list file')
 
 
 def image_folder(dataset_cfg: dict) -> Optional[str]:

@@ -5,7 +5,7 @@ import os.path as osp
 from collections import Counter
 from typing import List, Sequence
 
-from .images import decode, missing_files, sample
+from .images import check_images
 from .report import DataCheckReport
 
 FIX_MISSING = 'restore the file, or remove the image and its annotations from the file'
@@ -62,18 +62,7 @@ def check_coco(dataset: dict, split: str, classes: Sequence[str], with_mask: boo
     _check_annotations(data['annotations'], images, cat_ids, ann_file, split, with_mask,
                        box_masks, report, progress)
     paths = [osp.join(img_dir, img['file_name']) for img in data['images']]
-    missing = missing_files(progress(paths, f'{split}: images exist'))
-    report.count(f'{split}: images exist', len(paths), len(missing))
-    for path in missing:
-        report.add(path, f'image named in {osp.basename(ann_file)} does not exist', FIX_MISSING)
-    absent = set(missing)
-    present = [p for p in paths if p not in absent]
-    decoded = sample(present, full)
-    broken = [p for p in progress(decoded, f'{split}: images decode') if decode(p) is None]
-    report.count(f'{split}: images decode' + ('' if full else ' (sample)'), len(decoded),
-                 len(broken))
-    for path in broken:
-        report.add(path, 'does not decode as an image', 'replace it with a valid image file')
+    check_images(paths, split, full, report, progress, osp.basename(ann_file), FIX_MISSING)
 
 
 def _check_categories(data: dict, ann_file: str, split: str, classes: Sequence[str],

@@ -6,6 +6,8 @@ from typing import Dict, Iterable, List, Optional, Set
 
 import numpy as np
 
+from .report import DataCheckReport
+
 SAMPLE = 16  # images decoded in the fast mode
 
 
@@ -42,3 +44,20 @@ def decode(path: str, flag: str = 'color') -> Optional[np.ndarray]:
             return mmcv.imfrombytes(f.read(), flag=flag)
     except (OSError, ValueError):
         return None
+
+
+def check_images(paths: List[str], split: str, full: bool, report: DataCheckReport, progress,
+                 named_in: str, fix_missing: str) -> None:
+    """Every path exists (a problem each: '<named_in> does not exist') and a sample of them (all
+    with ``full``) decodes."""
+    missing = missing_files(progress(paths, f'{split}: images exist'))
+    report.count(f'{split}: images exist', len(paths), len(missing))
+    for path in missing:
+        report.add(path, f'image named in {named_in} does not exist', fix_missing)
+    absent = set(missing)
+    decoded = sample([p for p in paths if p not in absent], full)
+    broken = [p for p in progress(decoded, f'{split}: images decode') if decode(p) is None]
+    report.count(f'{split}: images decode' + ('' if full else ' (sample)'), len(decoded),
+                 len(broken))
+    for path in broken:
+        report.add(path, 'does not decode as an image', 'replace it with a valid image file')
