@@ -57,6 +57,27 @@ def tool_main(script: str):
     return module.main
 
 
+@pytest.fixture(autouse=True)
+def process_state_as_it_was():
+    """Runners and inferencers built in the test process make themselves the current default
+    scope, logger, visualizer and message hub (mmengine's ManagerMixin); a later test building a
+    model of another library would then look in the wrong registry. The instances a test makes
+    are dropped after it."""
+    try:
+        from mmengine.logging import MessageHub, MMLogger
+        from mmengine.registry import DefaultScope
+        from mmengine.visualization import Visualizer
+    except ImportError:  # a machine with torch alone (the op tests)
+        yield
+        return
+    managers = (DefaultScope, MMLogger, Visualizer, MessageHub)
+    before = {cls: list(cls._instance_dict) for cls in managers}
+    yield
+    for cls, names in before.items():
+        for name in [n for n in cls._instance_dict if n not in names]:
+            cls._instance_dict.pop(name)
+
+
 @pytest.fixture
 def tool():
     return run_tool

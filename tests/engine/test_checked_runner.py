@@ -8,22 +8,6 @@ import torch
 from conftest import FIXTURES
 
 
-@pytest.fixture(autouse=True)
-def process_state_as_it_was():
-    """Runners built in this process make themselves the current default scope, logger,
-    visualizer and message hub; later tests build models of other libraries in the same process,
-    so the instances made here are dropped afterwards."""
-    from mmengine.logging import MessageHub, MMLogger
-    from mmengine.registry import DefaultScope
-    from mmengine.visualization import Visualizer
-    managers = (DefaultScope, MMLogger, Visualizer, MessageHub)
-    before = {cls: list(cls._instance_dict) for cls in managers}
-    yield
-    for cls, names in before.items():
-        for name in [n for n in cls._instance_dict if n not in names]:
-            cls._instance_dict.pop(name)
-
-
 def _toy_config(tmp_path, **changes):
     from mmengine.config import Config
     cfg = Config.fromfile(str(FIXTURES / 'toy_regression_config.py'))
