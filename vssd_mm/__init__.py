@@ -10,7 +10,5 @@ from .version import __version__
 
 if find_spec('mmengine') is not None and find_spec('mmcv') is not None:
     from . import models  # noqa: F401  (registration)
-    if find_spec('mmdet') is not None:
-        from . import datasets  # noqa: F401  (registration)
 
 __all__ = ['__version__']

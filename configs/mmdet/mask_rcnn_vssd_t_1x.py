@@ -6,7 +6,8 @@ _base_ = [
     'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py',
     './_base_/mask_rcnn_tta.py',
 ]
-custom_imports = dict(imports=['vssd_mm'], allow_failed_imports=False)
+# vssd_mm.datasets: LoadCocoAnnotations (needs mmdet, so detection configs import it)
+custom_imports = dict(imports=['vssd_mm', 'vssd_mm.datasets'], allow_failed_imports=False)
 
 # Official ImageNet-1k weights (huggingface.co/YuhengSSS/VSSD); the release's detection configs
 # read the checkpoint's 'model' entry.

@@ -5,7 +5,8 @@ _base_ = [
     'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py',
     './_base_/mask_rcnn_tta.py',
 ]
-custom_imports = dict(imports=['vssd_mm'], allow_failed_imports=False)
+# vssd_mm.datasets: LoadCocoAnnotations (needs mmdet, so detection configs import it)
+custom_imports = dict(imports=['vssd_mm', 'vssd_mm.datasets'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(

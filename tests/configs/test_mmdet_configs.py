@@ -44,7 +44,8 @@ def test_recipe_matches_the_release(name):
     assert set(backbone) == {'type', 'arch', 'drop_path_rate', 'out_indices', 'init_cfg'}, \
         'Swin keys leaked into the backbone (missing _delete_)'
     assert cfg.model.neck.in_channels == channels
-    assert cfg.custom_imports.imports == ['vssd_mm'] and cfg.default_scope == 'mmdet'
+    assert cfg.custom_imports.imports == ['vssd_mm', 'vssd_mm.datasets']
+    assert cfg.default_scope == 'mmdet'
 
     optim = cfg.optim_wrapper
     assert optim.type == 'OptimWrapper' and optim.get('clip_grad') is None

@@ -171,7 +171,7 @@ def test_clean_demo_datasets_pass_with_a_table_of_counts(workspace, capsys, conf
 def test_instances_without_segmentation_get_their_box_as_mask(workspace, capsys):
     """Our configs' LoadCocoAnnotations loads a box-only instance (COCO allows it; mmdet's
     LoadAnnotations raises KeyError) with its box as mask, as pycocotools' COCO.loadRes does."""
-    import vssd_mm  # noqa: F401
+    import vssd_mm.datasets  # noqa: F401
     from mmdet.registry import TRANSFORMS
     _edit_first_annotation(segmentation=None)()
     assert tool_main('check_dataset.py')([DET, '--split', 'train']) == 0
