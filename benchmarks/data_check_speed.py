@@ -7,6 +7,7 @@ to one demo image, two polygon instances each). Prints a table.
 import argparse
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -24,12 +25,16 @@ def make_large_coco(root: Path, num_images: int) -> None:
     make_coco_demo(root / 'seed', num_train=1, num_val=1)
     seed = next((root / 'seed' / 'train2017').iterdir())
     (root / 'train2017').mkdir()
+    copies = []  # one file per 50,000 links (ext4 allows 65,000 links to a file)
     (root / 'annotations').mkdir()
     images, annotations = [], []
     polygon = [10., 10., 60., 10., 60., 50., 10., 50.]
     for i in range(1, num_images + 1):
         name = f'{i:012d}.jpg'
-        os.link(seed, root / 'train2017' / name)
+        if (i - 1) % 50000 == 0:
+            copies.append(root / 'seed' / f'copy_{len(copies)}.jpg')
+            shutil.copyfile(seed, copies[-1])
+        os.link(copies[-1], root / 'train2017' / name)
         images.append(dict(id=i, file_name=name, height=192, width=256))
         for k in range(2):
             annotations.append(dict(id=2 * i + k, image_id=i, category_id=1 + (i + k) % 3,
