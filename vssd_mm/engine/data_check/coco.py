@@ -51,8 +51,9 @@ def check_coco(dataset: dict, split: str, classes: Sequence[str], with_mask: boo
         report.count(f'{split}: annotation file', 1, 1)
         report.add(ann_file, f'is not valid JSON (line {err.lineno}: {err.msg})', FIX_FORMAT)
         return
-    missing_keys = [k for k in ('images', 'categories') if k not in data]  # test sets: no
-    data.setdefault('annotations', [])                                        # annotations
+    # a test set's file (COCO's image_info_test-dev2017.json) has no annotations list
+    missing_keys = [k for k in ('images', 'categories') if k not in data]
+    data.setdefault('annotations', [])
     report.count(f'{split}: annotation file', 1, int(bool(missing_keys)))
     if missing_keys:
         report.add(ann_file, f'has no {", ".join(missing_keys)} list', FIX_FORMAT)
