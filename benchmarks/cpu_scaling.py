@@ -6,10 +6,11 @@ ratio, VSSD's time per megapixel relative to the smallest size, and the peak res
 training step at one size (each model in a fresh process per heap behaviour).
 
     python -m benchmarks.cpu_scaling [--sizes 512x512 800x1344 1024x1792] [--rounds 3]
-                                     [--threads 2] [--memory-size 800x1344] [--profile]
+                                     [--threads 2] [--memory-size 800x1344]
+                                     [--profile {training,inference}]
 
---profile: instead, VSSD-T's training step at each size under torch.profiler (heap: reuse), the
-ops whose time per megapixel grows most from the smallest size to the largest.
+--profile MODE: instead, VSSD-T's training step (or inference) at each size under torch.profiler
+(heap: reuse), the ops whose time per megapixel grows most from the smallest size to the largest.
 """
 import argparse
 import json
@@ -134,13 +135,13 @@ def report(times: dict, peaks: dict, sizes, memory_size, threads: int, allocator
         print(f'{model:8s} {reuse:8.0f} {system:8.0f} {reuse / system:13.2f}')
 
 
-def profile_growth(sizes, threads: int, top: int = 15) -> None:
-    """Print VSSD-T's ops by self CPU time per megapixel at each size, the fastest growing
-    first (ops above 1 % of the largest size's step)."""
+def profile_growth(sizes, threads: int, mode: str = 'training', top: int = 15) -> None:
+    """Print VSSD-T's ops in ``mode`` by self CPU time per megapixel at each size, the fastest
+    growing first (ops above 1 % of the largest size's step)."""
     worker = Worker('reuse', threads)
     try:
         per_mp = {shape: {op: s / (shape[0] * shape[1] / 1e6) for op, s in
-                          worker.ask('vssd_t', shape, 'training', profile=True)['ops'].items()}
+                          worker.ask('vssd_t', shape, mode, profile=True)['ops'].items()}
                   for shape in sizes}
     finally:
         worker.close()
@@ -148,7 +149,7 @@ def profile_growth(sizes, threads: int, top: int = 15) -> None:
     total = sum(large.values())
     rows = sorted((op for op in large if large[op] > 0.01 * total),
                   key=lambda op: large[op] - small.get(op, 0.), reverse=True)[:top]
-    print('VSSD-T training step, self CPU seconds per megapixel (heap: reuse)')
+    print(f'VSSD-T {mode}, self CPU seconds per megapixel (heap: reuse)')
     print(f'{"op":40s} ' + ' '.join(f'{h}x{w:<6d}' for h, w in sizes) + ' growth')
     for op in rows + ['total']:
         values = [sum(p.values()) if op == 'total' else p.get(op, 0.) for p in per_mp.values()]
@@ -163,11 +164,11 @@ def main(argv=None):
     parser.add_argument('--rounds', type=positive_int, default=3)
     parser.add_argument('--threads', type=positive_int, default=2)
     parser.add_argument('--memory-size', type=size, default=(800, 1344))
-    parser.add_argument('--profile', action='store_true',
-                        help='profile VSSD-T\'s training step at each size instead')
+    parser.add_argument('--profile', choices=MODES,
+                        help='profile VSSD-T\'s training step or inference at each size instead')
     args = parser.parse_args(argv)
     if args.profile:
-        return profile_growth(args.sizes, args.threads)
+        return profile_growth(args.sizes, args.threads, args.profile)
     times, allocators = time_rounds(args.sizes, args.rounds, args.threads)
     peaks = peak_memory(args.memory_size, args.threads)
     report(times, peaks, args.sizes, args.memory_size, args.threads, allocators)
