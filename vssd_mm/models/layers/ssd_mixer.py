@@ -86,8 +86,11 @@ class SSDMixer(nn.Module):
                 ) -> torch.Tensor:
         batch, tokens, _ = x.shape
         groups_n = self.ngroups * self.d_state
-        z, xbc, dt = self.in_proj(x).split([self.inner, self.inner + 2 * groups_n, self.num_heads],
-                                           dim=-1)
+        # in_proj as one linear per part: each part comes out dense (slices of one wide output
+        # are strided, and the depthwise conv and the gate would copy them), and oneDNN's GEMM
+        # is slower at the odd full width 2 * inner + 2 * G * N + heads than at the parts'
+        z, xbc, dt = (F.linear(x, part) for part in self.in_proj.weight.split(
+            [self.inner, self.inner + 2 * groups_n, self.num_heads]))
         in_place = layout.in_place
         xbc = layout.depthwise_conv(lambda m: F.silu(self.conv2d(m), in_place), xbc, hw)
         values, keys, queries = xbc.split([self.inner, groups_n, groups_n], dim=-1)

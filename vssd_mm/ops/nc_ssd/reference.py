@@ -46,7 +46,7 @@ def nc_ssd_reference_apply(C: torch.Tensor, kv: torch.Tensor, x: torch.Tensor,
     kv = kv.view(batch, heads // groups, groups, C.shape[3], headdim)
     y = torch.einsum('blgn,bignp->bligp', C.to(acc), kv).reshape(batch, tokens, heads, headdim)
     if D is not None:
-        y = y + D.to(acc).view(heads, 1) * x.to(acc)
+        y = torch.addcmul(y, D.to(acc).view(heads, 1), x.to(acc))  # one pass over y
     return y.to(x.dtype)
 
 
