@@ -48,6 +48,13 @@ class ConvLayer(nn.Module):
         return x if self.act is None else F.relu(x, inplace=in_place)
 
 
+def _in_sequence(layers: nn.Sequential, x: torch.Tensor, in_place: bool) -> torch.Tensor:
+    """ConvLayers one after the other, each told whether its ReLU may overwrite its input."""
+    for layer in layers:
+        x = layer(x, in_place)
+    return x
+
+
 class Stem(nn.Module):
     """Image (B, in_channels, H, W) -> tokens (B, ceil(H/4) * ceil(W/4), C), total stride 4.
 
@@ -70,9 +77,10 @@ class Stem(nn.Module):
                 ) -> Tuple[torch.Tensor, Tuple[int, int]]:
         if layout.channels_last:  # oneDNN's faster layout; the tokens are then a dense view
             x = x.contiguous(memory_format=torch.channels_last)
-        x = self.conv1(x)
-        x = self.conv2(x) + x
-        x = self.conv3(x)
+        in_place = layout.in_place
+        x = self.conv1(x, in_place)
+        x = layout.add(x, _in_sequence(self.conv2, x, in_place))
+        x = _in_sequence(self.conv3, x, in_place)
         height, width = x.shape[2:]
         return map_to_tokens(x), (height, width)
 
