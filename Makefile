@@ -15,8 +15,11 @@ PY := $(VSSD_MM_VENV)/bin/python
 install:
 	@bash tools/install.sh
 
+# the suite in TEST_WORKERS processes (pytest-xdist; 0: in this process), a test file per worker
+# at a time so that a file's trained model is trained once
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 DEMO_CONFIG := configs/mmdet/demo/mask_rcnn_vssd_t_demo.py
 DEMO_DIR ?= work_dirs/demo_mask_rcnn_vssd_t

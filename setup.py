@@ -15,7 +15,7 @@ EXTRAS = {
     'det': MM_BASE + ['mmdet>=3.3.0,<3.4', 'pycocotools'],
     'seg': MM_BASE + ['mmsegmentation>=1.2.2,<1.3'],
     'cls': MM_BASE + ['mmpretrain>=1.2.0,<1.3'],
-    'tests': ['pytest>=8'],
+    'tests': ['pytest>=8', 'pytest-xdist>=3.5'],
     # tools/export_onnx.py: torch's default (dynamo) ONNX exporter and the onnxruntime check
     'deploy': ['onnx>=1.17', 'onnxruntime>=1.20', 'onnxscript>=0.3'],
 }

@@ -4,7 +4,8 @@ torch.compile / in onnxruntime, measured in the same run. Prints a table (ratios
 rows) and writes it as JSON and a PNG bar chart.
 
     python -m benchmarks.model_speed CONFIG [--shape H W] [--batch-size N] [--device cuda]
-                                     [--amp both] [--compile] [--onnxruntime]
+                                     [--amp both] [--compile [--compile-backend B]]
+                                     [--onnxruntime]
 """
 import argparse
 import json
@@ -38,7 +39,10 @@ def main(argv=None):
     parser.add_argument('--iters', type=positive_int, default=10, help='timed batches')
     parser.add_argument('--compile', action='store_true',
                         help='also time the model with its backbone under torch.compile '
-                        '(Inductor; compiled during the warmup)')
+                        '(compiled during the warmup)')
+    parser.add_argument('--compile-backend', default='inductor',
+                        choices=sorted({*torch.compiler.list_backends(), 'eager', 'aot_eager'}),
+                        help="torch.compile's backend for --compile (default: %(default)s)")
     parser.add_argument('--onnxruntime', action='store_true',
                         help='also time inference with the backbone exported to ONNX and run by '
                         'onnxruntime (CPU, fp32; needs the [deploy] extra)')
@@ -68,7 +72,7 @@ def main(argv=None):
     rows = []
     for amp, backbone, modes in runs:
         rows += measure(cfg, tuple(args.shape), args.batch_size, args.device, amp, modes,
-                        args.warmup, args.iters, backbone)
+                        args.warmup, args.iters, backbone, args.compile_backend)
     eager = {(r.mode, r.precision): r.ms_per_batch for r in rows if r.backbone == 'eager'}
     print(f'{rows[0].device}, input {args.batch_size} x 3 x {args.shape[0]} x {args.shape[1]}')
     print(f'{"mode":10s} {"precision":14s} {"backbone":12s} {"images/s":>10s} {"ms/batch":>10s} '
@@ -81,6 +85,8 @@ def main(argv=None):
     stem = osp.join(args.out_dir, f'{osp.splitext(osp.basename(args.config))[0]}_'
                     f'{time.strftime("%Y%m%d_%H%M%S")}')  # a new pair per run, nothing overwritten
     record = dict(config=args.config, shape=list(args.shape), rows=[r.as_dict() for r in rows])
+    if args.compile:
+        record['compile_backend'] = args.compile_backend
     with open(f'{stem}.json', 'w') as f:
         json.dump(record, f, indent=1)
     plot(rows, f'{stem}.png', f'{osp.basename(args.config)} - {rows[0].device}')

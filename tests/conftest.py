@@ -11,6 +11,13 @@ import torch
 if not torch.cuda.is_available():
     os.environ.setdefault('TRITON_INTERPRET', '1')
 
+# `make test` runs the suite in pytest-xdist worker processes (TEST_WORKERS, one per core): each
+# worker, and every tool it starts, computes on one thread. Two workers of two threads on two
+# cores wait on each other's OpenMP threads (the suite took longer than in one process).
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    os.environ['OMP_NUM_THREADS'] = '1'
+    torch.set_num_threads(1)
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / 'fixtures'
 

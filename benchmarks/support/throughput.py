@@ -87,10 +87,12 @@ def check_backbone_path(backbone: str, device: str, amp: bool, modes, warmup: in
                          "device 'cpu', no AMP and modes=('inference',)")
 
 
-def _swap_in_backbone(model, backbone: str, data: dict, folder: str) -> None:
+def _swap_in_backbone(model, backbone: str, data: dict, folder: str,
+                      compile_backend: str = 'inductor') -> None:
     """Make ``model`` run its backbone through ``backbone`` (the rest stays eager)."""
     if backbone == 'compile':
-        model.backbone.compile()  # in place: parameter names (and the optimizer's) unchanged
+        # in place: parameter names (and the optimizer's) unchanged
+        model.backbone.compile(backend=compile_backend)
     elif backbone == 'onnxruntime':
         from .onnx_backbone import OnnxRuntimeBackbone
         with torch.no_grad():
@@ -101,14 +103,14 @@ def _swap_in_backbone(model, backbone: str, data: dict, folder: str) -> None:
 
 def measure(cfg: Config, shape, batch_size: int, device: str = 'cpu', amp: bool = False,
             modes=('inference', 'training'), warmup: int = 2, iters: int = 5,
-            backbone: str = 'eager') -> List[Measurement]:
+            backbone: str = 'eager', compile_backend: str = 'inductor') -> List[Measurement]:
     """Time ``iters`` batches after ``warmup`` untimed ones, per mode.
 
     Inference: ``test_step`` (data preprocessing + ``predict``). Training: ``train_step`` with the
     config's optimizer wrapper (forward, loss, backward, step), on synthetic data of ``shape``.
     ``backbone``: 'eager', 'compile' (``torch.compile`` of the backbone, compiled during the
-    warmup) or 'onnxruntime' (the backbone exported to ONNX and run by onnxruntime; inference,
-    float32, CPU).
+    warmup, by ``compile_backend``) or 'onnxruntime' (the backbone exported to ONNX and run by
+    onnxruntime; inference, float32, CPU).
     """
     check_backbone_path(backbone, device, amp, modes, warmup)
     dev = torch.device(device)
@@ -116,7 +118,7 @@ def measure(cfg: Config, shape, batch_size: int, device: str = 'cpu', amp: bool 
     model.to(dev)
     data = synthetic_batch(scope, batch_size, *shape)
     with tempfile.TemporaryDirectory() as folder:
-        _swap_in_backbone(model, backbone, data, folder)
+        _swap_in_backbone(model, backbone, data, folder, compile_backend)
         return _time_modes(model, cfg, data, dev, amp, modes, warmup, iters, backbone)
 
 

@@ -34,10 +34,14 @@ def test_input_gradient_equals_finite_differences(batch, training):
 def test_channels_last_cpu_path_gradients_equal_float64(batch, training):
     # float32 on the CPU takes the channels-last token path (layout.token_layout), float64
     # the dense maps the finite-difference test above checks: the same gradients for the input
-    # and every parameter, up to 1 % of each gradient's norm. A layout fault moves all of a
+    # and every parameter, up to 5 % of each gradient's norm. A layout fault moves all of a
     # gradient (BatchNorm's batch-1 fault on channels-last strides: ~40 %); a ReLU whose input
-    # rounds to the other side of 0 in float32 moves one token's share of it (measured: 0.27 % of
-    # the downsampling's expand weight at batch 2, eval), which an element-wise bound would flag
+    # rounds to the other side of 0 in float32 moves one token's share of it, which an
+    # element-wise bound would flag. Where that happens depends on the summation order, i.e. on
+    # the thread count: at 2 threads no ReLU flips here (largest error 0.27 %, the downsampling's
+    # expand weight at batch 2, eval); at 1 thread one of stage 2's downsampling's 36,864 expand
+    # outputs flips at batch 1, training, and moves some gradients by up to 2.2 % (its BatchNorm
+    # normalises 6 tokens). The bound, 5 %, sits between the two effects.
     torch.manual_seed(0)
     model = VSSD(arch='micro', drop_path_rate=0., out_indices=(0, 1, 2, 3)).train(training)
     image = torch.randn(batch, 3, 64, 96)
@@ -54,7 +58,7 @@ def test_channels_last_cpu_path_gradients_equal_float64(batch, training):
     # float32 rounding noise: measured against a thousandth of the largest gradient
     floor = 1e-3 * max(w.norm() for w in want)
     for g, w in zip(got, want):
-        assert (g.double() - w).norm() <= 1e-2 * max(w.norm(), floor)
+        assert (g.double() - w).norm() <= 5e-2 * max(w.norm(), floor)
 
 
 def test_token_path_batchnorm_updates_the_same_running_statistics():
