@@ -70,6 +70,19 @@ def test_benchmark_adds_compiled_backbone_rows_to_the_same_table(tmp_path, capsy
     assert abs(float(table['compile'][5]) - ms['compile'] / ms['eager']) < 0.01
 
 
+def test_unknown_compile_backend_is_one_line_before_any_work(tmp_path, capsys):
+    import pytest
+
+    from conftest import tool_main
+    with pytest.raises(SystemExit) as stop:
+        tool_main('benchmarks.model_speed')([str(MICRO_CLS), '--compile', '--compile-backend',
+                                             'inductr', '--out-dir', str(tmp_path / 'out')])
+    assert stop.value.code == 2
+    (line, ) = [line for line in capsys.readouterr().err.splitlines() if 'error:' in line]
+    assert "--compile-backend 'inductr': choose one of" in line and 'inductor' in line
+    assert not (tmp_path / 'out').exists()
+
+
 def test_onnxruntime_backbone_gives_the_models_predictions(tmp_path):
     """benchmark.py --onnxruntime (and benchmark_deploy.py) swap in the backbone exported to ONNX:
     the classifier's test_step predicts what it predicts eagerly, at a size other than the traced
