@@ -20,7 +20,7 @@ from ...variants import resolve_arch
 from ..checkpoints import check_backbone_fits, load_backbone_checkpoint
 from ..layers import (Downsample, GlobalAttention, SimpleDownsample, SimpleStem, SSDMixer, Stem,
                       VSSDBlock)
-from ..layers.layout import TokenLayout, token_layout
+from ..layers.layout import TokenLayout, has_forward_hooks, token_layout
 
 MIXERS = ('nc_ssd', 'causal_ssd', 'bi_ssd', 'attention')  # the last three: the paper's ablations
 MIN_INPUT_SIZE = 32
@@ -218,7 +218,8 @@ class VSSD(BaseModule):
         if x.shape[0] == 0:  # an empty batch: empty maps of the right shapes, as mmdet's backbones
             return tuple(x.new_zeros(0, self.num_features[i], *self._grid(x.shape[2:], i))
                          for i in self.out_indices)
-        layout = token_layout(x)  # the CPU fast path, decided once for the whole forward
+        # the CPU fast path, decided once for the whole forward
+        layout = token_layout(x, observed=has_forward_hooks(self))
         x, hw = self.patch_embed(x, layout)
         outs = []
         for i, stage in enumerate(self.layers):

@@ -16,13 +16,17 @@ own memory as a channels-last map (``TokenLayout.depthwise_conv``, no copy in or
 downsampling's 1x1 convolutions run as linears on the tokens (``ConvLayer.on_tokens``). The stem
 and every downsampling hand on dense (row-major) tokens: a transposed residual stream would make
 every LayerNorm copy its input (and its gradient) and every depthwise convolution see an NCHW map,
-oneDNN's slow layout for them. Without autograd, element-wise steps there also write into the fresh
-tensors they read (``TokenLayout.in_place``) instead of allocating new ones.
+oneDNN's slow layout for them. Without autograd and without forward hooks, element-wise steps there
+also write into the fresh tensors they read (``TokenLayout.in_place``) instead of allocating new
+ones; some of those tensors are a layer's output (a Linear's before the GELU, a LayerNorm's
+before the gate), so a hook anywhere in the model turns this off.
 """
 from dataclasses import dataclass
 from typing import Callable, Tuple
 
 import torch
+from torch import nn
+from torch.nn.modules import module as module_hooks
 
 
 class _DenseGradient(torch.autograd.Function):
@@ -57,7 +61,8 @@ class TokenLayout:
     Attributes:
         channels_last: convolutions read the tokens as channels-last maps (oneDNN), no copies.
         in_place: element-wise steps write into the fresh intermediates they read (never into a
-            layer's input). Only without autograd: autograd would save a copy of an overwritten
+            layer's input; into a submodule's output, which only a hook could still see). Only
+            without autograd and hooks: autograd would save a copy of an overwritten
             input (SiLU) or replay writes into views (``CopySlices``), costing more than the
             allocation saved.
     """
@@ -80,14 +85,26 @@ class TokenLayout:
 DENSE = TokenLayout()
 
 
-def token_layout(image: torch.Tensor) -> TokenLayout:
+def token_layout(image: torch.Tensor, observed: bool = False) -> TokenLayout:
     """The layout of a forward on ``image``: channels-last tokens in eager CPU runs in
     float32/bfloat16 (oneDNN's faster layout, and neither fault above shows there), writing in
-    place when autograd does not record. Graphs (Inductor's dynamic H x W lowering wants dense
-    maps), CUDA and float64 keep dense NCHW maps."""
+    place when autograd does not record and no hook observes the layers (``observed``, see
+    ``has_forward_hooks``: an in-place step overwrites another layer's output after that layer
+    returned it). Graphs (Inductor's dynamic H x W lowering wants dense maps), CUDA and float64
+    keep dense NCHW maps."""
     channels_last = (image.device.type == 'cpu' and image.dtype in (torch.float32, torch.bfloat16)
                      and not torch.compiler.is_compiling() and not torch.jit.is_tracing())
-    return TokenLayout(channels_last, channels_last and not torch.is_grad_enabled())
+    return TokenLayout(channels_last,
+                       channels_last and not torch.is_grad_enabled() and not observed)
+
+
+def has_forward_hooks(model: nn.Module) -> bool:
+    """Whether a forward or forward-pre hook sees the inputs or outputs of ``model``'s modules
+    (its own, its submodules', or a global one): feature extractors, FLOP counters and
+    distillation read them after the layer returned, so nothing may overwrite them."""
+    if module_hooks._global_forward_hooks or module_hooks._global_forward_pre_hooks:
+        return True
+    return any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
 
 
 def tokens_as_channels_last_map(x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
