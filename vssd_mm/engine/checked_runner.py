@@ -8,6 +8,9 @@ user's own checkpoints under torch >= 2.6 and checks them before loading.
   (``CheckpointMismatchError``, instead of mmengine's warning and random weights). A
   ``load_from`` for fine-tuning may differ in its heads; VSSD itself always checks that its own
   weights fit (``VSSD._load_from_state_dict``).
+- ``build_dataloader`` (``WorkersEndWithRunner``): data workers die with the Runner's process.
+- ``build_param_scheduler``, ``resume`` (``runner_schedule.ScheduleOfTheRun``): the schedule the
+  tools' flags ask for, resumed runs included.
 """
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -15,6 +18,8 @@ from mmengine.runner import Runner
 from ..compat import allow_mmengine_training_state
 from ..models.checkpoints import check_fits, read_checkpoint
 from .evaluated_checkpoint import was_checked
+from .runner_schedule import ScheduleOfTheRun
+from .worker_lifetime import end_workers_with_this_process
 
 
 def _unwrapped(model):
@@ -52,19 +57,35 @@ class CheckedLoading:
                        self.cfg.get('filename') or 'the config')
 
 
+class WorkersEndWithRunner:
+    """For any Runner class (mixed in before it): the workers of every DataLoader the Runner
+    builds from a config (train, val, test) are killed when the Runner's process dies, however it
+    dies (``worker_lifetime``); mmengine's ``worker_init_fn`` (the config's, or its seeding) still
+    runs after that."""
+
+    @classmethod
+    def build_dataloader(cls, dataloader, *args, **kwargs):
+        loader = super().build_dataloader(dataloader, *args, **kwargs)
+        # a DataLoader given as an object is the caller's: left as it is
+        return end_workers_with_this_process(loader) if isinstance(dataloader, dict) else loader
+
+
 @RUNNERS.register_module()
-class CheckedRunner(CheckedLoading, Runner):
+class CheckedRunner(CheckedLoading, WorkersEndWithRunner, ScheduleOfTheRun, Runner):
     """mmengine's Runner with ``CheckedLoading``; what tools/train.py and test.py build."""
 
 
 def checked_runner_class(runner_type=None) -> type:
     """The Runner class to build: ``CheckedRunner``, or for a config's own ``runner_type`` (a
-    registered name or a class) that class with ``CheckedLoading`` mixed in."""
+    registered name or a class) that class with ``CheckedLoading`` and ``WorkersEndWithRunner``
+    mixed in."""
     if runner_type is None or runner_type in ('Runner', Runner, 'CheckedRunner', CheckedRunner):
         return CheckedRunner
     base = RUNNERS.get(runner_type) if isinstance(runner_type, str) else runner_type
     if base is None:
         raise KeyError(f'runner_type {runner_type!r} is not a registered Runner')
-    if issubclass(base, CheckedLoading):
+    mixins = tuple(m for m in (CheckedLoading, WorkersEndWithRunner, ScheduleOfTheRun)
+                   if not issubclass(base, m))
+    if not mixins:
         return base
-    return type(f'Checked{base.__name__}', (CheckedLoading, base), {})
+    return type(f'Checked{base.__name__}', (*mixins, base), {})
