@@ -20,6 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..engine.errors import ToolError
+from .preprocessing import from_data_preprocessor
+
 # the range of H and W the exported graph accepts: VSSD needs >= 32; 64 keeps its stride-32 map at
 # 2 x 2 or more, 128 does the same for the stride-64 level of mmdet's FPN (torch.export would
 # otherwise specialise the graph to that level's size)
@@ -69,31 +72,38 @@ def use_shape_generic_pooling(module: nn.Module) -> int:
 
 
 class ImageToOutputs(nn.Module):
-    """Raw image -> the data preprocessor's normalisation -> the task's tensors (see the module
-    docstring)."""
+    """Image as the test pipeline loads it -> the config's data preprocessor (``preprocessing``)
+    -> the task's tensors (see the module docstring).
+
+    Raises:
+        ToolError: not an mmpretrain / mmseg / mmdet model; an mmseg model whose ``test_cfg``
+            asks for sliding-window inference (the file runs the whole image); a data
+            preprocessor the file cannot reproduce (``from_data_preprocessor``).
+    """
 
     def __init__(self, model: nn.Module, scope: str):
         super().__init__()
         if scope not in TASKS:
-            raise ValueError(f'ONNX export supports mmpretrain, mmseg and mmdet configs; this one '
-                             f'has default_scope={scope!r}')
+            raise ToolError(f'ONNX export supports mmpretrain, mmseg and mmdet configs; this one '
+                            f'has default_scope={scope!r}')
+        if scope == 'mmseg' and (model.test_cfg or {}).get('mode', 'whole') != 'whole':
+            raise ToolError(f"the config's model.test_cfg asks for mode={model.test_cfg['mode']!r}; "
+                            "the ONNX file runs the whole image (mmseg's mode='whole'): export "
+                            "with --cfg-options model.test_cfg.mode=whole")
         self.model, self.scope = model, scope
         use_shape_generic_pooling(model)
-        pre = model.data_preprocessor
-        mean, std = getattr(pre, 'mean', None), getattr(pre, 'std', None)
-        self.register_buffer('mean', (mean if mean is not None else torch.zeros(3, 1, 1)).float())
-        self.register_buffer('std', (std if std is not None else torch.ones(3, 1, 1)).float())
-        self.flip_channels = bool(getattr(pre, '_channel_conversion', False))
+        self.preprocessing = from_data_preprocessor(model.data_preprocessor)
 
     def forward(self, image: torch.Tensor):
-        x = image.flip(1) if self.flip_channels else image
-        x = (x - self.mean) / self.std
+        x = self.preprocessing(image)
         if self.scope == 'mmpretrain':
             return self.model(x, mode='tensor')
         if self.scope == 'mmseg':
-            logits = self.model(x, mode='tensor')
-            return F.interpolate(logits, size=x.shape[2:], mode='bilinear',
-                                 align_corners=self.model.decode_head.align_corners)
+            # mmseg: the decode head's logits resized to the padded input, the padding cut off
+            logits = F.interpolate(self.model(x, mode='tensor'), size=x.shape[2:],
+                                   mode='bilinear',
+                                   align_corners=self.model.decode_head.align_corners)
+            return logits[:, :, :image.shape[2], :image.shape[3]]
         return tuple(self.model.extract_feat(x))
 
 
