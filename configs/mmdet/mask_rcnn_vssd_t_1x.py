@@ -9,8 +9,9 @@ _base_ = [
 # vssd_mm.datasets: LoadCocoAnnotations (needs mmdet, so detection configs import it)
 custom_imports = dict(imports=['vssd_mm', 'vssd_mm.datasets'], allow_failed_imports=False)
 
-# Official ImageNet-1k weights (huggingface.co/YuhengSSS/VSSD); the release's detection configs
-# read the checkpoint's 'model' entry.
+# Official ImageNet-1k weights (huggingface.co/YuhengSSS/VSSD). No state_key: the loader takes an
+# official file's 'model' entry (what the release's detection configs read) and a mmengine file's
+# 'state_dict' (your own tools/train.py checkpoint, e.g. of configs/mmpretrain).
 model = dict(
     backbone=dict(
         _delete_=True,
@@ -21,6 +22,5 @@ model = dict(
         init_cfg=dict(
             type='Pretrained',
             checkpoint='https://huggingface.co/YuhengSSS/VSSD/resolve/main/'
-                       'vssd_tiny_best_ema.pth',
-            state_key='model')),
+                       'vssd_tiny_best_ema.pth')),
     neck=dict(in_channels=[64, 128, 256, 512]))

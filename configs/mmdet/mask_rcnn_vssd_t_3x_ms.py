@@ -18,6 +18,5 @@ model = dict(
         init_cfg=dict(
             type='Pretrained',
             checkpoint='https://huggingface.co/YuhengSSS/VSSD/resolve/main/'
-                       'vssd_tiny_best_ema.pth',
-            state_key='model')),
+                       'vssd_tiny_best_ema.pth')),
     neck=dict(in_channels=[64, 128, 256, 512]))

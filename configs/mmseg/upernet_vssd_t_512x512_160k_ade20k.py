@@ -6,8 +6,9 @@
 _base_ = ['mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py']
 custom_imports = dict(imports=['vssd_mm'], allow_failed_imports=False)
 
-# Official ImageNet-1k weights (huggingface.co/YuhengSSS/VSSD); the release's tiny config reads
-# the checkpoint's 'model' entry.
+# Official ImageNet-1k weights (huggingface.co/YuhengSSS/VSSD). No state_key: the loader takes an
+# official file's 'model' entry (what the release's tiny config reads) and a mmengine file's
+# 'state_dict' (your own tools/train.py checkpoint, e.g. of configs/mmpretrain).
 model = dict(
     backbone=dict(
         _delete_=True,
@@ -18,8 +19,7 @@ model = dict(
         init_cfg=dict(
             type='Pretrained',
             checkpoint='https://huggingface.co/YuhengSSS/VSSD/resolve/main/'
-                       'vssd_tiny_best_ema.pth',
-            state_key='model')),
+                       'vssd_tiny_best_ema.pth')),
     decode_head=dict(in_channels=[64, 128, 256, 512], act_cfg=dict(type='ReLU', inplace=False)),
     auxiliary_head=dict(in_channels=256, act_cfg=dict(type='ReLU', inplace=False)))
 

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 from mmengine.config import Config
+from pretrained_entries import entry_read
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO / 'configs' / 'mmseg'
@@ -34,7 +35,8 @@ def test_recipe_matches_the_release(name):
     assert backbone.type == 'VSSD' and backbone.arch == arch
     assert backbone.drop_path_rate == drop_path and tuple(backbone.out_indices) == (0, 1, 2, 3)
     assert set(backbone) == {'type', 'arch', 'drop_path_rate', 'out_indices', 'init_cfg'}
-    assert backbone.init_cfg.state_key == key and arch in backbone.init_cfg.checkpoint
+    assert arch in backbone.init_cfg.checkpoint
+    assert entry_read(backbone.init_cfg) == {'official': key, 'mmengine': 'state_dict'}
     assert cfg.custom_imports.imports == ['vssd_mm'] and cfg.default_scope == 'mmseg'
 
     head, aux = cfg.model.decode_head, cfg.model.auxiliary_head

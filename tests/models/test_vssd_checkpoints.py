@@ -4,6 +4,7 @@ import logging
 
 import pytest
 import torch
+from conftest import REPO
 
 from vssd_mm.models import VSSD
 from vssd_mm.models.checkpoints import CheckpointMismatchError
@@ -129,3 +130,73 @@ def test_a_refusal_of_the_same_architecture_says_what_differs(tmp_path):
     first, *report = str(info.value).splitlines()
     assert 'checkpoint and model have the same VSSD-Micro' in first and 'model has' not in first
     assert report[0] == '  missing (1): layers.1.blocks.0.mlp.fc1.weight'
+
+
+@pytest.fixture(scope='module')
+def mmpretrain_training_file(tmp_path_factory):
+    """A VSSD-T ImageClassifier checkpoint as tools/train.py of configs/mmpretrain writes it:
+    mmengine's ``Runner.save_checkpoint`` (meta, state_dict, message_hub, optimizer) on the demo
+    config and generated ImageFolder data; weights moved off their init so that nothing matches
+    by chance. Returns the file's path."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from vssd_mm.demo_data.imagefolder import make_imagefolder_demo
+    root = tmp_path_factory.mktemp('mmpretrain_file')
+    make_imagefolder_demo(root / 'data', num_train=3, num_val=3, image_size=(32, 32))
+    cfg = Config.fromfile(str(REPO / 'configs/mmpretrain/demo/vssd_t_demo.py'))
+    cfg.work_dir = str(root / 'work')
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].dataset.data_root = str(root / 'data')
+    runner = Runner.from_cfg(cfg)
+    runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for value in runner.model.state_dict().values():
+            if value.is_floating_point():
+                value.add_(torch.rand_like(value))
+    runner.message_hub.update_scalar('train/loss', 1.25)  # as training logs it: a HistoryBuffer
+    runner.save_checkpoint(str(root), 'epoch_1.pth', save_param_scheduler=False)
+    return root / 'epoch_1.pth'
+
+
+def test_a_mmpretrain_training_file_initialises_the_detection_configs_backbone(
+        mmpretrain_training_file):
+    """configs/mmdet/mask_rcnn_vssd_t_1x.py with the user's own mmpretrain checkpoint as
+    init_cfg.checkpoint: the detector's backbone holds the file's tensors; the classifier's
+    final norm (outnorm3) and head are not loaded, the out norms start fresh (the release's
+    rule)."""
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    file = torch.load(mmpretrain_training_file, weights_only=False)
+    assert {'meta', 'state_dict', 'message_hub', 'optimizer'} <= set(file)
+    cfg = Config.fromfile(str(REPO / 'configs/mmdet/mask_rcnn_vssd_t_1x.py'))
+    cfg.model.backbone.init_cfg.checkpoint = str(mmpretrain_training_file)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        detector = MODELS.build(cfg.model)
+    detector.init_weights()
+    got = detector.backbone.state_dict()
+    weights = {k[len('backbone.'):]: v for k, v in file['state_dict'].items()
+               if k.startswith('backbone.')}
+    assert len(weights) > 300
+    for key, value in weights.items():
+        if key.startswith('outnorm'):
+            assert not torch.equal(got[key], value), key
+        else:
+            assert torch.equal(got[key], value), key
+    for i in range(4):
+        assert torch.equal(got[f'outnorm{i}.weight'], torch.ones(64 * 2 ** i))
+        assert torch.equal(got[f'outnorm{i}.bias'], torch.zeros(64 * 2 ** i))
+
+
+def test_a_pinned_entry_the_file_lacks_names_the_entries_it_has(mmpretrain_training_file):
+    model = VSSD('tiny', init_cfg=dict(type='Pretrained', checkpoint=str(mmpretrain_training_file),
+                                       state_key='model'))
+    with pytest.raises(CheckpointMismatchError) as info:
+        model.init_weights()
+    message = str(info.value)
+    assert message.startswith(f'{mmpretrain_training_file}: the checkpoint has no \'model\' '
+                              'entry; its entries: meta, state_dict (')
+    assert 'tensors), message_hub, optimizer' in message and '\n' not in message
+    assert "Leave init_cfg's state_key out" in message

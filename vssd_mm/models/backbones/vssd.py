@@ -6,10 +6,12 @@ Layout and state-dict keys equal the official release, so its checkpoints load u
 ``outnorm{i}`` (LayerNorm per returned stage). Stages 0-2 mix tokens with NC-SSD, stage 3 with
 global multi-head self-attention.
 """
+import logging
 import warnings
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import nn
@@ -17,7 +19,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ...ops.nc_ssd import check_backend
 from ...variants import resolve_arch
-from ..checkpoints import check_backbone_fits, load_backbone_checkpoint
+from ..checkpoints import backbone_fit_report, load_backbone_checkpoint
 from ..layers import (Downsample, GlobalAttention, SimpleDownsample, SimpleStem, SSDMixer, Stem,
                       VSSDBlock)
 from ..layers.layout import TokenLayout, has_forward_hooks, token_layout
@@ -91,8 +93,11 @@ class VSSD(BaseModule):
         init_cfg: ``dict(type='Pretrained', checkpoint=PATH or URL, prefix=None,
             state_key=None)`` loads official VSSD checkpoints (classification ``model`` /
             ``model_ema``, detection and segmentation ``state_dict`` with ``backbone.`` keys) and
-            our own, and logs the missing/unexpected keys; a checkpoint of another variant raises
-            an error. mmengine's initializers (``TruncNormal``, ``Kaiming``, ``Constant``, ...)
+            mmengine ones (a ``tools/train.py`` file of any of the three libraries), found
+            without ``state_key`` (an entry, or a sequence of entries to take the first of); a
+            classifier's head and final norm are left out (``models/checkpoints/backbone.py``).
+            It logs the missing / left-out keys; a checkpoint of another variant raises an
+            error. mmengine's initializers (``TruncNormal``, ``Kaiming``, ``Constant``, ...)
             work too, alone or in a list with one Pretrained entry: they are applied after the
             release's own init, the checkpoint last.
         pretrained: deprecated spelling of ``init_cfg=dict(type='Pretrained', checkpoint=...)``
@@ -158,9 +163,12 @@ class VSSD(BaseModule):
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
-        # mmengine loads load_from / resume / test checkpoints non-strictly: a backbone that does
-        # not fit would only warn and stay random, and evaluation would report its metrics
-        check_backbone_fits(self, state_dict, prefix)
+        # every loader comes through here, mmengine's non-strict load_from and EMA copy too: a
+        # backbone the weights do not fit is named in one line; whether that is an error is the
+        # loader's call (init_cfg and our tools refuse such a file before loading it)
+        report = backbone_fit_report(self, state_dict, prefix)
+        if report:
+            print_log(report, logger='current', level=logging.WARNING)
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
 

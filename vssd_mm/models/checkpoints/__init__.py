@@ -6,7 +6,7 @@ from .backbone import load_backbone_checkpoint
 from .convert import (OFFICIAL_STATE_KEYS, convert_official_classifier,
                       is_official_classification_checkpoint, official_classifier_to_mmpretrain)
 from .download import CheckpointDownloadError, cache_dir, cached_checkpoint, is_url
-from .fit import check_backbone_fits, check_fits
+from .fit import backbone_fit_report, check_fits
 from .identify import describe_arch, fitting_configs, identify, vssd_arch
 from .keys import CheckpointMismatchError, KeyDiff, state_dict_of
 from .reading import CheckpointNotFoundError, UnreadableCheckpointError, local_file, read_checkpoint
@@ -14,7 +14,7 @@ from .reading import CheckpointNotFoundError, UnreadableCheckpointError, local_f
 __all__ = [
     'CheckpointDownloadError', 'CheckpointMismatchError', 'CheckpointNotFoundError', 'KeyDiff',
     'OFFICIAL_STATE_KEYS', 'UnreadableCheckpointError', 'cache_dir', 'cached_checkpoint',
-    'check_backbone_fits', 'check_fits', 'convert_official_classifier', 'describe_arch',
+    'backbone_fit_report', 'check_fits', 'convert_official_classifier', 'describe_arch',
     'fitting_configs', 'identify', 'is_official_classification_checkpoint', 'is_url',
     'load_backbone_checkpoint', 'local_file', 'official_classifier_to_mmpretrain',
     'read_checkpoint', 'state_dict_of', 'vssd_arch',

@@ -58,24 +58,28 @@ def check_fits(model: nn.Module, checkpoint: Mapping, path: str,
         + '\n' + diff.report())
 
 
-def check_backbone_fits(backbone: nn.Module, state_dict: Dict[str, torch.Tensor],
-                        prefix: str) -> None:
-    """Raise CheckpointMismatchError when the weights under ``prefix`` would leave part of a VSSD
-    backbone at its random init (missing or differently shaped), fresh ``outnorm*`` excepted.
+def backbone_fit_report(backbone: nn.Module, state_dict: Dict[str, torch.Tensor],
+                        prefix: str) -> str:
+    """'' when the weights under ``prefix`` cover a VSSD backbone (fresh ``outnorm*`` excepted),
+    else one line naming both architectures and the missing / shape-mismatched keys: the layers
+    a non-strict load leaves as they were.
 
-    Called from ``VSSD._load_from_state_dict``: it holds for any loader, stock mmdet/mmseg
-    tools' non-strict ``load_from`` included.
+    Called from ``VSSD._load_from_state_dict``, which every loader goes through (mmengine's
+    non-strict ``load_from``, its EMAHook's copy, stock mmdet/mmseg tools). There the report is
+    logged, not raised: those loaders' semantics (fine-tuning from another model) are the
+    user's choice. Where a user names a VSSD checkpoint (``init_cfg``, ``tools/test.py``,
+    ``--resume``) ``check_backbone_state`` / ``check_fits`` refuse it instead.
     """
     own = backbone.state_dict()
     state = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
     diff = KeyDiff.compare(own, state, optional=_out_norm, extra_allowed=True)
     if not diff:
-        return
+        return ''
     where = f'under {prefix!r}' if prefix else 'at the top level'
-    raise CheckpointMismatchError(
-        f'the checkpoint\'s weights {where} do not fit this VSSD backbone: '
-        f'{_architectures(vssd_arch(state), vssd_arch(own))}; its layers would stay randomly '
-        'initialised. Use the config (arch) the checkpoint was trained with.\n' + diff.report())
+    details = '; '.join(line.strip() for line in diff.report().splitlines())
+    return (f'VSSD: the checkpoint\'s weights {where} do not fit this backbone '
+            f'({_architectures(vssd_arch(state), vssd_arch(own))}): {details}; those layers '
+            'keep their weights')
 
 
 def check_backbone_state(backbone: nn.Module, state: Dict[str, torch.Tensor],

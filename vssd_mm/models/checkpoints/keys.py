@@ -5,36 +5,63 @@ report format (``KeyDiff``), for every check that says why a checkpoint does not
 """
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Mapping, Optional
+from typing import Callable, Dict, List, Mapping, Sequence, Union
 
 import torch
 
-# where the weights are: mmengine's files, then the release's classification files (live model,
-# then its EMA); a file with none of them is a bare state dict
+# where the weights are, in the order they are looked for: mmengine's files (mmdet / mmseg /
+# mmpretrain training; with an EMAHook their 'state_dict' holds the averaged weights), then the
+# release's classification files (live model, then its EMA); a file with none of them is a bare
+# state dict
 STATE_KEYS = ('state_dict', 'model', 'model_ema')
 # BatchNorm's counter: filled in when a file lacks it, never a reason to refuse one
 ALWAYS_OPTIONAL = re.compile(r'(^|\.)num_batches_tracked$')
+StateKey = Union[None, str, Sequence[str]]
 
 
 class CheckpointMismatchError(ValueError):
     """The checkpoint does not fit the model (another variant or task, or not a VSSD checkpoint)."""
 
 
-def state_dict_of(checkpoint: Mapping, state_key: Optional[str] = None) -> Dict[str, torch.Tensor]:
+def _tensor_count(value) -> int:
+    return sum(isinstance(v, torch.Tensor) for v in value.values()) if isinstance(
+        value, Mapping) else 0
+
+
+def _entries(checkpoint: Mapping) -> str:
+    """'meta, state_dict (412 tensors), optimizer': a file's top-level entries, those holding
+    tensors with their count; 'none: it is a bare state dict of N tensors' for a bare one."""
+    bare = _tensor_count(checkpoint)
+    if bare:
+        return f'none: it is a bare state dict of {bare} tensors'
+    return ', '.join(f'{k} ({_tensor_count(v)} tensors)' if _tensor_count(v) else str(k)
+                     for k, v in checkpoint.items()) or 'none'
+
+
+def state_dict_of(checkpoint: Mapping, state_key: StateKey = None) -> Dict[str, torch.Tensor]:
     """The tensors of a loaded checkpoint's weights, DataParallel's ``module.`` prefix removed.
 
-    ``state_key`` names the entry (e.g. ``'model_ema'`` of an official classification file);
-    without it the first of STATE_KEYS that holds a dict is taken, else the checkpoint itself.
+    ``state_key``: the entry to take (e.g. ``'model_ema'`` of an official classification file),
+    or a sequence of entries of which the first the file has is taken (e.g. ``('model_ema',
+    'state_dict')``: an official file's EMA weights, or a mmengine file's weights). Without it
+    the first of STATE_KEYS the file has is taken, else the checkpoint itself (a bare state
+    dict).
+
+    Raises:
+        CheckpointMismatchError: the file has none of the ``state_key`` entries; the message
+            lists the entries it has.
     """
-    if state_key is not None:
-        if not isinstance(checkpoint.get(state_key), dict):
-            entries = sorted(k for k, v in checkpoint.items() if isinstance(v, dict))
-            raise CheckpointMismatchError(f'the checkpoint has no {state_key!r} entry; its '
-                                          f'entries holding weights: {entries or "none"}')
-        checkpoint = checkpoint[state_key]
+    if state_key is None:
+        wanted = [k for k in STATE_KEYS if isinstance(checkpoint.get(k), Mapping)]
+        checkpoint = checkpoint[wanted[0]] if wanted else checkpoint
     else:
-        checkpoint = next((checkpoint[k] for k in STATE_KEYS
-                           if isinstance(checkpoint.get(k), dict)), checkpoint)
+        candidates = (state_key, ) if isinstance(state_key, str) else tuple(state_key)
+        found = next((k for k in candidates if isinstance(checkpoint.get(k), Mapping)), None)
+        if found is None:
+            named = ' or '.join(repr(k) for k in candidates)
+            raise CheckpointMismatchError(f'the checkpoint has no {named} entry; its entries: '
+                                          f'{_entries(checkpoint)}')
+        checkpoint = checkpoint[found]
     return {k[len('module.'):] if k.startswith('module.') else k: v
             for k, v in checkpoint.items() if isinstance(v, torch.Tensor)}
 
