@@ -44,7 +44,7 @@ def main(argv=None):
                              launcher=args.launcher, epochs=args.epochs, iters=args.iters,
                              data_check=not args.skip_data_check)
         with undecodable_images_named():
-            build_runner(cfg).train()
+            build_runner(cfg, epochs=args.epochs, iters=args.iters).train()
 
 
 if __name__ == '__main__':

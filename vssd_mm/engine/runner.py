@@ -166,12 +166,16 @@ def prepare_test_config(cfg: Config, config_path: str, checkpoint: str, *,
     return cfg
 
 
-def build_runner(cfg: Config, *, strict_load_from: bool = False):
+def build_runner(cfg: Config, *, strict_load_from: bool = False,
+                 epochs: Optional[int] = None, iters: Optional[int] = None):
     """Build the Runner a config asks for (``runner_type`` or mmengine's default Runner) with the
     checkpoint handling of ``checked_runner.CheckedLoading``: the user's own mmengine checkpoints
     (``resume`` / ``load_from``) read under torch >= 2.6's weights-only loading and checked
     before loading; with ``strict_load_from`` (tools/test.py) the ``load_from`` file must fit the
-    whole model."""
+    whole model. ``epochs`` / ``iters``: the length ``prepare_train_config`` scaled the schedule
+    to; a resumed run then follows that schedule (``runner_schedule.ScheduleOfTheRun``)."""
     runner = checked_runner_class(cfg.get('runner_type')).from_cfg(cfg)
     runner.strict_load_from = strict_load_from
+    if epochs is not None or iters is not None:
+        runner.schedule_flag = f'--epochs {epochs}' if epochs is not None else f'--iters {iters}'
     return runner

@@ -2,11 +2,23 @@
 ``--iters N``), and the warning when only the length was changed (``--cfg-options
 train_cfg.max_epochs=N`` leaves warm-ups, milestones and cosine ends where they were).
 
-Every time of every ``param_scheduler`` entry (``begin``, ``end``, ``milestones``, ``T_max``,
-``step_size``, ``total_steps``) is multiplied by new length / old length, whatever its unit (an
-iteration-based warm-up in an epoch-based run scales too: the iterations per epoch do not change),
-rounded to whole units, spans kept at least one unit long and milestones inside the run. The
-validation and checkpoint intervals follow.
+The times (``begin``, ``end``, ``milestones``, ``T_max``, ``step_size``, ``total_steps``) of every
+``param_scheduler`` entry counted in the run's unit are multiplied by new length / old length:
+
+- Whole units, rounded, for schedulers stepped in that unit. A boundary two schedulers share (a
+  warm-up's end, the decay's begin) maps to one value, so schedulers that followed each other still
+  do and never overlap. A scheduler left with fewer than two steps is dropped (named in the log
+  line): mmengine's first step of a scheduler sets its start value (``LinearLR``: the start
+  factor), so a one-step warm-up would leave every later step at ``start_factor * lr``.
+- Fractions of an epoch for ``begin`` / ``end`` / ``T_max`` of epoch schedulers the runner
+  converts to iterations (``convert_to_iter_based=True``): 20 warm-up epochs of 300 become 0.0667
+  of 1 epoch, as many iterations as that fraction of the epoch holds. The epoch's length is known
+  only to the Runner: ``whole_iteration_spans`` drops there what would last fewer than two
+  iterations.
+
+Schedulers counted in the other unit keep their times: an iteration warm-up (``by_epoch=False``,
+e.g. mmdet's 1000 iterations) in an epoch-based run lasts as many iterations in a run of any
+length. The validation and checkpoint intervals follow the run.
 """
 from typing import List, Optional, Tuple
 
@@ -15,7 +27,9 @@ from mmengine.config import Config
 from .errors import ToolError
 
 TIMES = ('begin', 'end', 'T_max', 'step_size', 'total_steps')
+FRACTIONAL = ('begin', 'end', 'T_max')  # times mmengine multiplies by the epoch length unrounded
 NO_END = 1e8  # mmengine's INF and anything like it: "until the run ends"
+MIN_STEPS = 2  # fewer steps only apply a scheduler's start value (see the module docstring)
 
 
 def run_length(cfg: Config) -> Tuple[str, int]:
@@ -28,12 +42,6 @@ def run_length(cfg: Config) -> Tuple[str, int]:
     raise ToolError('the config\'s train_cfg has neither max_epochs nor max_iters')
 
 
-def _scaled(value, factor: float) -> int:
-    # a positive time stays positive: a boundary two schedulers share (warm-up end, cosine
-    # begin) maps to the same unit, and no span collapses to nothing
-    return max(int(round(value * factor)), 1 if value > 0 else 0)
-
-
 def _schedulers(cfg: Config) -> List[dict]:
     schedulers = cfg.get('param_scheduler') or []
     return [schedulers] if isinstance(schedulers, dict) else list(schedulers)
@@ -43,29 +51,47 @@ def _in_run_units(scheduler: dict, unit: str) -> bool:
     return (unit == 'epochs') == bool(scheduler.get('by_epoch', True))
 
 
-def _scale_scheduler(scheduler: dict, factor: float, unit: str, length: int) -> List[str]:
-    """Scale one scheduler in place; returns 'field old -> new' for every change."""
+def _converted(scheduler: dict) -> bool:
+    return bool(scheduler.get('by_epoch', True) and scheduler.get('convert_to_iter_based'))
+
+
+def _shown(value) -> str:
+    return f'{value:.4g}' if isinstance(value, float) else str(value)
+
+
+def _scale_scheduler(scheduler: dict, factor: float, length: int) -> List[str]:
+    """Scale one scheduler counted in the run's unit in place (``length``: the new run's);
+    returns 'field old -> new' for every change."""
     changes = []
-    same_unit = _in_run_units(scheduler, unit)
+    fractional = _converted(scheduler)
     for key in TIMES:
         value = scheduler.get(key)
         if value is None or value >= NO_END:
             continue
-        new = _scaled(value, factor)
-        if same_unit:
-            new = min(new, length if key != 'begin' else length - 1)
+        if fractional and key in FRACTIONAL:
+            new = value * factor
+            new = int(new) if new == int(new) else new
+        else:
+            new = int(round(value * factor))
+            if key not in ('begin', 'end'):
+                new = max(new, 1)  # periods and lengths stay positive
+        if key in ('begin', 'end'):
+            new = min(new, length)
         scheduler[key] = new
-        changes.append(f'{key} {value} -> {new}')
-    if 'begin' in scheduler and scheduler.get('end', NO_END) <= scheduler['begin']:
-        scheduler['end'] = scheduler['begin'] + 1
+        changes.append(f'{key} {_shown(value)} -> {_shown(new)}')
     if scheduler.get('milestones'):
         old = list(scheduler['milestones'])
-        top = length - 1 if same_unit and length > 1 else None  # the last epoch that can step
-        new = [_scaled(m, factor) for m in old]
-        new = [min(m, top) for m in new] if top is not None else new
+        top = max(length - 1, 1)  # the last epoch / iteration that can step
+        new = [min(int(round(m * factor)), top) for m in old]
         scheduler['milestones'] = new
         changes.append(f'milestones {old} -> {new}')
     return changes
+
+
+def _steps(scheduler: dict, length: int) -> float:
+    """Steps from ``begin`` to ``end`` (the run's end when open), in the scheduler's unit."""
+    end = scheduler.get('end', NO_END)
+    return (length if end >= NO_END else end) - scheduler.get('begin', 0)
 
 
 def scale_schedule(cfg: Config, epochs: Optional[int] = None, iters: Optional[int] = None) -> str:
@@ -81,20 +107,52 @@ def scale_schedule(cfg: Config, epochs: Optional[int] = None, iters: Optional[in
     factor = new / old
     cfg.train_cfg[f'max_{unit}'] = new
     parts = [f'{old} -> {new} {unit}']
-    schedulers = _schedulers(cfg)
-    for scheduler in schedulers:
-        changes = _scale_scheduler(scheduler, factor, unit, new)
+    kept = []
+    for scheduler in _schedulers(cfg):
+        name = scheduler.get('type', 'scheduler')
+        if not _in_run_units(scheduler, unit):
+            kept.append(scheduler)
+            parts.append(f'{name}: {"iterations" if unit == "epochs" else "epochs"} kept')
+            continue
+        changes = _scale_scheduler(scheduler, factor, new)
+        if not _converted(scheduler) and _steps(scheduler, new) < MIN_STEPS:
+            parts.append(f'{name} dropped ({_shown(_steps(scheduler, new))} {unit}: fewer than '
+                         f'{MIN_STEPS} steps)')
+            continue
+        kept.append(scheduler)
         if changes:
-            parts.append(f'{scheduler.get("type", "scheduler")}: {", ".join(changes)}')
+            parts.append(f'{name}: {", ".join(changes)}')
+    if 'param_scheduler' in cfg:
+        cfg.param_scheduler = kept
     for owner, key in ((cfg.train_cfg, 'val_interval'),
                        (cfg.get('default_hooks', {}).get('checkpoint') or {}, 'interval')):
         if key in owner and owner[key] > 1:
             value = owner[key]
-            owner[key] = min(_scaled(value, factor), new) if unit == 'iters' else \
+            owner[key] = min(max(int(round(value * factor)), 1), new) if unit == 'iters' else \
                 min(value, new)
             if owner[key] != value:
                 parts.append(f'{key} {value} -> {owner[key]}')
     return 'schedule scaled to the run: ' + '; '.join(parts)
+
+
+def whole_iteration_spans(schedulers: List[dict], epoch_length: int,
+                          max_epochs: int) -> Tuple[List[dict], List[str]]:
+    """The Runner's half of the scaling, once ``epoch_length`` (iterations per epoch) is known:
+    the entries of ``schedulers`` (config dicts) that mmengine would convert to fewer than two
+    iterations (``int(begin * epoch_length)`` to ``int(end * epoch_length)``, ``end`` defaulting
+    to ``max_epochs``) are left out. Returns (the kept entries, 'Type: N iterations' for each one
+    left out)."""
+    kept, dropped = [], []
+    for scheduler in schedulers:
+        if isinstance(scheduler, dict) and _converted(scheduler):
+            end = scheduler.get('end', NO_END)
+            end = max_epochs if end >= NO_END else end
+            steps = int(end * epoch_length) - int(scheduler.get('begin', 0) * epoch_length)
+            if steps < MIN_STEPS:
+                dropped.append(f'{scheduler.get("type")}: {steps} iterations')
+                continue
+        kept.append(scheduler)
+    return kept, dropped
 
 
 def schedule_outside_the_run(cfg: Config) -> Optional[str]:
