@@ -221,7 +221,13 @@ def test_with_cp_gives_the_same_outputs_and_gradients():
 ])
 def test_bad_input_is_a_clear_error(x, message):
     with pytest.raises(ValueError, match=message):
-        VSSD('micro')(x)
+        VSSD('micro', check_finite=True)(x)
+
+
+def test_non_finite_input_is_checked_only_on_request():
+    # the check reads a value back to the host (a GPU synchronisation per forward)
+    outs = VSSD('micro', out_indices=(0,))(torch.full((1, 3, 64, 64), float('nan')))
+    assert torch.isnan(outs[0]).all()
 
 
 @pytest.mark.parametrize('kwargs, message', [

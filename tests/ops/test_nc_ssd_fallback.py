@@ -162,7 +162,7 @@ def test_environment_variable_errors(monkeypatch):
 def test_older_card_auto_warns_once_and_explicit_is_an_error(monkeypatch):
     monkeypatch.setattr(torch.cuda, 'get_device_capability', lambda device=None: (7, 5))
     monkeypatch.setattr(torch.cuda, 'get_device_name', lambda device=None: 'Tesla T4')
-    t4 = types.SimpleNamespace(device=torch.device('cuda', 0), is_cuda=True)
+    t4 = types.SimpleNamespace(device=torch.device('cuda', 0), is_cuda=True, dtype=torch.float32)
     reason = dispatch.unsupported_reason(t4.device)
     assert 'compute capability 8.0 or newer; this is Tesla T4 (sm_75)' in reason
     with pytest.warns(RuntimeWarning, match=r'Tesla T4 \(sm_75\).*PyTorch reference'):

@@ -90,6 +90,9 @@ class VSSD(BaseModule):
             environment variable VSSD_MM_NC_SSD_BACKEND overrides it; a kernel failure warns
             once and falls back to the reference), 'triton' (kernels or a clear error) or
             'torch' (the reference everywhere: same numbers, slower on GPU).
+        check_finite: refuse inputs holding NaN or Inf with an error naming them (a debugging
+            aid for a data pipeline). Off by default: it reads a value back to the host, which on
+            a GPU waits for all queued work (a synchronisation per forward); graphs skip it.
         init_cfg: ``dict(type='Pretrained', checkpoint=PATH or URL, prefix=None,
             state_key=None)`` loads official VSSD checkpoints (classification ``model`` /
             ``model_ema``, detection and segmentation ``state_dict`` with ``backbone.`` keys) and
@@ -114,7 +117,8 @@ class VSSD(BaseModule):
                  mixer: Union[str, Sequence[str]] = 'nc_ssd', patch_embed: str = 'overlap',
                  downsample: str = 'overlap',
                  positive_weights: bool = True, nc_ssd_backend: str = 'auto',
-                 init_cfg: Optional[dict] = None, pretrained: Optional[str] = None):
+                 check_finite: bool = False, init_cfg: Optional[dict] = None,
+                 pretrained: Optional[str] = None):
         init_cfg = _checked_init_cfg(init_cfg, pretrained)
         super().__init__(init_cfg=init_cfg)
         self.arch = resolve_arch(arch)
@@ -129,7 +133,7 @@ class VSSD(BaseModule):
         if not -1 <= frozen_stages <= len(depths):
             raise ValueError(f'VSSD: frozen_stages must be in [-1, {len(depths)}], '
                              f'got {frozen_stages}')
-        self.in_channels = in_channels
+        self.in_channels, self.check_finite = in_channels, check_finite
         self.frozen_stages, self.norm_eval, self.with_cp = frozen_stages, norm_eval, with_cp
         self.num_features = [embed_dim * 2 ** i for i in range(len(depths))]
         if drop_path_rate is None:
@@ -205,8 +209,9 @@ class VSSD(BaseModule):
             raise TypeError(f'VSSD got a {x.dtype} input but its weights are {weight.dtype}; cast '
                             f'the input (x.to({weight.dtype})) or the model (model.to(dtype)), '
                             'or run under torch.autocast')
-        # a data-dependent branch: eager only, so torch.compile / torch.export trace one graph
-        if not torch.compiler.is_compiling() and not torch.isfinite(x).all():
+        # a data-dependent branch and a host read: on request, eager only (graphs trace one path)
+        if (self.check_finite and not torch.compiler.is_compiling()
+                and not torch.isfinite(x).all()):
             raise ValueError('VSSD got non-finite input values (NaN or Inf); check the data '
                              'pipeline and the normalisation')
 

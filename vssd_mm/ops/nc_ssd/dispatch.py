@@ -3,7 +3,8 @@
 - ``backend='torch'`` runs the PyTorch reference; ``'triton'`` the kernels, and any failure of
   theirs is one ``NCSSDKernelError`` line naming the switch to the reference; ``'auto'`` (the
   default) asks the environment variable ``VSSD_MM_NC_SSD_BACKEND`` (auto | triton | torch) and
-  otherwise runs the kernels for CUDA tensors on sm_80 or newer. In auto mode a kernel that fails
+  otherwise runs the kernels for CUDA tensors of float16, bfloat16 or float32 on sm_80 or newer
+  (float64, e.g. a gradient check, runs the reference). In auto mode a kernel that fails
   to compile or launch (or an older card) costs one warning, then the reference serves for the
   rest of the process: training goes on, with the same numbers.
 """
@@ -16,6 +17,7 @@ import torch
 BACKENDS = ('auto', 'triton', 'torch')
 BACKEND_ENV = 'VSSD_MM_NC_SSD_BACKEND'
 MIN_CAPABILITY = (8, 0)  # the kernels' TF32 dots need Ampere tensor cores
+KERNEL_DTYPES = (torch.float16, torch.bfloat16, torch.float32)  # of x, B and C
 SWITCH = (f'{BACKEND_ENV}=torch in the environment, or nc_ssd_backend="torch" in the VSSD '
           'backbone config')
 
@@ -80,8 +82,8 @@ def unsupported_reason(device: torch.device) -> Optional[str]:
 
 
 def auto_runs_kernels(x: torch.Tensor) -> bool:
-    """Whether 'auto' would pick the kernels for ``x``'s device (CUDA only)."""
-    return x.is_cuda
+    """Whether 'auto' would pick the kernels for ``x`` (CUDA tensors of a kernel dtype)."""
+    return x.is_cuda and x.dtype in KERNEL_DTYPES
 
 
 def choose(x: torch.Tensor, backend: str) -> Tuple[bool, bool]:
@@ -90,6 +92,9 @@ def choose(x: torch.Tensor, backend: str) -> Tuple[bool, bool]:
     if backend == 'torch':
         return False, False
     if backend == 'triton':
+        if x.dtype not in KERNEL_DTYPES:
+            raise RuntimeError(f'nc_ssd: {source} runs float16, bfloat16 and float32 inputs, '
+                               f'got {x.dtype}; use backend="auto" or "torch" for the reference.')
         reason = unsupported_reason(x.device)
         if reason:
             raise RuntimeError(f'nc_ssd: {source} {reason}.')
