@@ -195,3 +195,58 @@ def test_runner_trains_with_mesa_from_the_start_epoch(tmp_path):
     for t, c, m in zip(total[4:], cls, mesa):
         assert t == pytest.approx(c + m, rel=1e-6)
     assert runner.model._mesa is None  # switched off after training
+
+
+def _official_file(path, num_classes=1000):
+    """A file in the layout of the release's ``vssd_tiny_e300_with_mesa.pth`` (its
+    save_checkpoint_ema: 'model', 'model_ema', optimizer and schedule state, epoch): the
+    classifier's keys (stem, layers, final 'norm', 'head') from a freshly initialised VSSD-T,
+    the final norm and head off their init; the EMA entry holds other weights."""
+    from vssd_mm.models import VSSD
+    torch.manual_seed(0)
+    live = {k: v for k, v in VSSD('tiny').state_dict().items() if not k.startswith('outnorm')}
+    live.update({'norm.weight': torch.rand(512) + .5, 'norm.bias': torch.randn(512) * .1,
+                 'head.weight': torch.randn(num_classes, 512) * .2,
+                 'head.bias': torch.randn(num_classes) * .1})
+    ema = {k: v + .05 * torch.randn_like(v) if v.is_floating_point() else v
+           for k, v in live.items()}
+    torch.save({'model': live, 'model_ema': ema, 'optimizer': {'state': {}, 'param_groups': []},
+                'lr_scheduler': {}, 'max_accuracy': 84.1, 'scaler': {}, 'epoch': 299,
+                'steps': 0, 'max_accuray_ema': 84.0}, path)
+
+
+def test_the_mesa_config_evaluates_an_official_mesa_file_as_the_plain_config(
+        tmp_path, monkeypatch, capsys):
+    """tools/test.py configs/mmpretrain/vssd_t_8xb128_in1k_mesa.py OFFICIAL_FILE: converted like
+    the plain config's (a MESAClassifier's weights are an ImageClassifier's), the same scores
+    as vssd_t_8xb128_in1k.py on the same file; --state-key model_ema evaluates the EMA."""
+    import pickle
+
+    from conftest import REPO, tool_main
+    from vssd_mm.demo_data.imagefolder import make_imagefolder_demo
+    monkeypatch.chdir(tmp_path)
+    make_imagefolder_demo(tmp_path / 'data', num_train=1, num_val=1, image_size=(32, 32))
+    _official_file(tmp_path / 'vssd_tiny_e300_with_mesa.pth')
+    for name in ('vssd_t_8xb128_in1k', 'vssd_t_8xb128_in1k_mesa'):
+        # the shipped config, its test set replaced by the generated 3-class folders at 64 px
+        (tmp_path / f'{name}.py').write_text(
+            f"_base_ = ['{REPO}/configs/mmpretrain/{name}.py']\n"
+            'test_dataloader = dict(batch_size=3, num_workers=0, persistent_workers=False, '
+            "dataset=dict(_delete_=True, type='CustomDataset', data_root='data', "
+            "data_prefix='val', pipeline=[dict(type='LoadImageFromFile'), dict(type='Resize', "
+            "scale=64), dict(type='PackInputs')]))\n"
+            "test_evaluator = dict(type='Accuracy', topk=(1, ))\n")
+    scores = {}
+    for name, args in (('vssd_t_8xb128_in1k', []), ('vssd_t_8xb128_in1k_mesa', []),
+                       ('vssd_t_8xb128_in1k_mesa', ['--state-key', 'model_ema'])):
+        key = args[-1] if args else 'model'
+        tool_main('test.py')([f'{name}.py', 'vssd_tiny_e300_with_mesa.pth', '--work-dir',
+                              f'{name}_{key}', '--out', f'{name}_{key}.pkl', *args])
+        assert f"evaluating its '{key}' weights" in capsys.readouterr().out
+        with open(f'{name}_{key}.pkl', 'rb') as f:
+            scores[name, key] = torch.stack([torch.as_tensor(p['pred_score'])
+                                             for p in pickle.load(f)])
+    mesa = scores['vssd_t_8xb128_in1k_mesa', 'model']
+    assert mesa.shape == (3, 1000)
+    torch.testing.assert_close(mesa, scores['vssd_t_8xb128_in1k', 'model'], rtol=0, atol=0)
+    assert not torch.allclose(mesa, scores['vssd_t_8xb128_in1k_mesa', 'model_ema'])

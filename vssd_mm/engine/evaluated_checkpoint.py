@@ -17,10 +17,18 @@ from ..models.checkpoints import (OFFICIAL_STATE_KEYS, check_fits, convert_offic
 from .errors import ToolError
 
 
-def is_vssd_classifier(model_cfg) -> bool:
-    """Whether a config's model is an mmpretrain ImageClassifier around VSSD."""
-    backbone = model_cfg.get('backbone') or {}
-    return model_cfg.get('type') == 'ImageClassifier' and backbone.get('type') == 'VSSD'
+def is_vssd_classifier(model) -> bool:
+    """Whether a built model is an mmpretrain ImageClassifier around VSSD: the plain one and its
+    subclasses (``MESAClassifier`` of the ``*_mesa.py`` configs, whose state dict is the plain
+    one's: the MESA teacher is not part of it)."""
+    from ..models import VSSD
+    if not isinstance(getattr(model, 'backbone', None), VSSD):
+        return False
+    try:
+        from mmpretrain.models import ImageClassifier
+    except ImportError:  # a detection / segmentation install
+        return False
+    return isinstance(model, ImageClassifier)
 
 
 def write_converted(converted: dict, path: str, out_dir: str, state_key: str) -> str:
@@ -72,16 +80,15 @@ def resolve_test_checkpoint(cfg: Config, checkpoint: str, model, state_key: Opti
     anything is written, when the file is missing (``ToolError``), cannot be downloaded or read,
     or does not fit the config's model (naming what it is and which config it fits).
     ``state_key`` picks the entry of an official classification file (default 'model', as the
-    release's ``--eval`` reads). ``model``: the built model to fit, from ``model_cfg`` (default
-    ``cfg.model``; the one inside a TTA wrapper)."""
-    model_cfg = model_cfg or cfg.model
+    release's ``--eval`` reads). ``model``: the built model to fit (the one inside a TTA
+    wrapper); ``model_cfg``, its config, is not read any more (accepted for callers)."""
     if state_key is not None and state_key not in OFFICIAL_STATE_KEYS:
         raise ToolError(f'--state-key must be one of {OFFICIAL_STATE_KEYS}')
     path = local_file(checkpoint, 'pass your copy as CHECKPOINT')
     if path is None:  # open-mmlab://, s3://, ...: mmengine's loaders
         return checkpoint
     ckpt = read_training_checkpoint(path)
-    official = is_vssd_classifier(model_cfg) and is_official_classification_checkpoint(ckpt)
+    official = is_vssd_classifier(model) and is_official_classification_checkpoint(ckpt)
     if state_key is not None and not official:
         raise ToolError(f'--state-key applies to official VSSD classification '
                         f'checkpoints evaluated with an mmpretrain VSSD config; {checkpoint} '
