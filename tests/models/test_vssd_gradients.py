@@ -31,34 +31,45 @@ def test_input_gradient_equals_finite_differences(batch, training):
 
 @pytest.mark.parametrize('training', [True, False], ids=['train', 'eval'])
 @pytest.mark.parametrize('batch', [1, 2])
-def test_channels_last_cpu_path_gradients_equal_float64(batch, training):
-    # float32 on the CPU takes the channels-last token path (layout.token_layout), float64
-    # the dense maps the finite-difference test above checks: the same gradients for the input
-    # and every parameter, up to 5 % of each gradient's norm. A layout fault moves all of a
-    # gradient (BatchNorm's batch-1 fault on channels-last strides: ~40 %); a ReLU whose input
-    # rounds to the other side of 0 in float32 moves one token's share of it, which an
-    # element-wise bound would flag. Where that happens depends on the summation order, i.e. on
-    # the thread count: at 2 threads no ReLU flips here (largest error 0.27 %, the downsampling's
-    # expand weight at batch 2, eval); at 1 thread one of stage 2's downsampling's 36,864 expand
-    # outputs flips at batch 1, training, and moves some gradients by up to 2.2 % (its BatchNorm
-    # normalises 6 tokens). The bound, 5 %, sits between the two effects.
+def test_cpu_and_gpu_layout_paths_in_float32_equal_float64(monkeypatch, batch, training):
+    # float32 on the CPU takes the channels-last token path (layout.token_layout); GPUs take the
+    # dense maps in float32, forced here on the CPU; float64 takes the dense maps the
+    # finite-difference test above checks. Both float32 paths give the float64 outputs and the
+    # gradients for the input and every parameter, up to 5 % of each gradient's norm. A layout
+    # fault moves all of a gradient (BatchNorm's batch-1 fault on channels-last strides: ~40 %);
+    # a ReLU whose input rounds to the other side of 0 in float32 moves one token's share of it,
+    # which an element-wise bound would flag. Where that happens depends on the summation order,
+    # i.e. on the thread count: at 2 threads no ReLU flips here (largest error 0.27 %, the
+    # downsampling's expand weight at batch 2, eval); at 1 thread one of stage 2's
+    # downsampling's 36,864 expand outputs flips at batch 1, training, and moves some gradients by
+    # up to 2.2 % (its BatchNorm normalises 6 tokens). The bound, 5 %, sits between the two.
+    from vssd_mm.models.backbones import vssd as vssd_module
+    from vssd_mm.models.layers.layout import DENSE, token_layout
     torch.manual_seed(0)
     model = VSSD(arch='micro', drop_path_rate=0., out_indices=(0, 1, 2, 3)).train(training)
     image = torch.randn(batch, 3, 64, 96)
     weights = [torch.randn(batch, c, 64 // 2 ** (i + 2), 96 // 2 ** (i + 2))
                for i, c in enumerate((48, 96, 192, 384))]
 
-    def gradients(dtype):
+    def run(dtype):
         model.to(dtype).zero_grad()
         x = image.to(dtype, copy=True).requires_grad_()
-        sum((o * w.to(dtype)).sum() for o, w in zip(model(x), weights)).backward()
-        return [x.grad] + [p.grad for p in model.parameters()]
-    got, want = gradients(torch.float32), gradients(torch.float64)
+        outs = model(x)
+        sum((o * w.to(dtype)).sum() for o, w in zip(outs, weights)).backward()
+        return [o.detach() for o in outs], [x.grad] + [p.grad for p in model.parameters()]
+    assert token_layout(image).channels_last
+    cpu_path = run(torch.float32)
+    monkeypatch.setattr(vssd_module, 'token_layout', lambda x, observed=False: DENSE)
+    gpu_path = run(torch.float32)
+    want_outs, want_grads = run(torch.float64)
     # gradients that are zero in exact arithmetic (a conv bias before a training BatchNorm) are
     # float32 rounding noise: measured against a thousandth of the largest gradient
-    floor = 1e-3 * max(w.norm() for w in want)
-    for g, w in zip(got, want):
-        assert (g.double() - w).norm() <= 5e-2 * max(w.norm(), floor)
+    floor = 1e-3 * max(w.norm() for w in want_grads)
+    for outs, grads in (cpu_path, gpu_path):
+        for got, want in zip(outs, want_outs):
+            torch.testing.assert_close(got.double(), want, rtol=1e-4, atol=1e-4)
+        for g, w in zip(grads, want_grads):
+            assert (g.double() - w).norm() <= 5e-2 * max(w.norm(), floor)
 
 
 def test_token_path_batchnorm_updates_the_same_running_statistics():
