@@ -113,3 +113,30 @@ def test_main_stops_at_the_mistake(mains, workspace, monkeypatch, capsys, args, 
     assert 'weights_only=False' not in printed.err
     assert 'accuracy' not in printed.out + printed.err
     assert not work_dir.exists()
+
+
+def test_each_checkpoint_file_is_read_once(mains, workspace, monkeypatch, capsys):
+    """tools/test.py CONFIG FILE (checked before the Runner is built) and the load_from of
+    tools/train.py's Runner (read by mmengine's load): torch.load opens the file once, not once
+    to check and again to load."""
+    import collections
+    import os.path as osp
+    reads = collections.Counter()
+    load = torch.load
+
+    def counting_load(f, *args, **kwargs):
+        reads[osp.basename(str(f))] += 1
+        return load(f, *args, **kwargs)
+    monkeypatch.setattr(torch, 'load', counting_load)
+    monkeypatch.chdir(workspace)
+    mains['test.py']([str(CONFIG), 'good.pth', '--work-dir', 'read_once_test'])
+    assert 'accuracy/top1' in capsys.readouterr().out
+    assert reads == {'good.pth': 1}
+    reads.clear()
+    from vssd_mm.engine import build_runner, load_config
+    cfg = load_config(str(CONFIG), {'load_from': 'good.pth', 'work_dir': 'read_once_train'})
+    runner = build_runner(cfg)  # what tools/train.py builds; its load step:
+    runner.load_or_resume()
+    assert reads == {'good.pth': 1}
+    weights = load('good.pth')['state_dict']
+    assert all(torch.equal(v, weights[k]) for k, v in runner.model.state_dict().items())

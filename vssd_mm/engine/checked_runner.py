@@ -2,12 +2,14 @@
 user's own checkpoints under torch >= 2.6 and checks them before loading.
 
 - ``load_or_resume`` (the ``resume`` / ``load_from`` step, and only it) runs inside
-  ``allow_mmengine_training_state``: mmengine's training state unpickles, weights-only otherwise.
+  ``allow_mmengine_training_state``: mmengine's training state unpickles, weights-only otherwise;
+  and inside ``runner_reads_once``: each file is read once (a file the tools read and checked
+  before the Runner was built is handed over, not read again).
 - ``resume``, and with ``strict_load_from`` (tools/test.py) ``load_checkpoint``, first read the
   file (``UnreadableCheckpointError`` for a broken one) and check that it fits the whole model
   (``CheckpointMismatchError``, instead of mmengine's warning and random weights). A
-  ``load_from`` for fine-tuning may differ in its heads; VSSD itself always checks that its own
-  weights fit (``VSSD._load_from_state_dict``).
+  ``load_from`` for fine-tuning may differ in its heads and keeps mmengine's non-strict load;
+  VSSD names a backbone it does not fit in one log line (``VSSD._load_from_state_dict``).
 - ``build_dataloader`` (``WorkersEndWithRunner``): data workers die with the Runner's process.
 - ``build_param_scheduler``, ``resume`` (``runner_schedule.ScheduleOfTheRun``): the schedule the
   tools' flags ask for, resumed runs included.
@@ -16,8 +18,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from ..compat import allow_mmengine_training_state
-from ..models.checkpoints import check_fits, read_checkpoint
-from .evaluated_checkpoint import was_checked
+from ..models.checkpoints import read_checkpoint
+from .evaluated_checkpoint import check_fits_once, runner_reads_once, was_checked
 from .runner_schedule import ScheduleOfTheRun
 from .worker_lifetime import end_workers_with_this_process
 
@@ -34,7 +36,7 @@ class CheckedLoading:
     strict_load_from = False  # tools/test.py: a load_from must fit the whole model too
 
     def load_or_resume(self) -> None:
-        with allow_mmengine_training_state():
+        with allow_mmengine_training_state(), runner_reads_once():
             return super().load_or_resume()
 
     def load_checkpoint(self, filename: str, *args, **kwargs):
@@ -47,14 +49,14 @@ class CheckedLoading:
 
     def _check_checkpoint(self, filename: str, whole_model: bool) -> None:
         # other schemes: mmengine reads and reports them; explicit --resume / tools/test.py
-        # files were checked before the Runner was built
-        if '://' in filename or was_checked(filename):
+        # files were checked before the Runner was built; a fine-tuning load_from is read once,
+        # by mmengine's load (runner_reads_once: one-line errors for a broken file)
+        if '://' in filename or was_checked(filename) or not whole_model:
             return
         with allow_mmengine_training_state():
             checkpoint = read_checkpoint(filename)
-        if whole_model:
-            check_fits(_unwrapped(self.model), checkpoint, filename,
-                       self.cfg.get('filename') or 'the config')
+        check_fits_once(_unwrapped(self.model), checkpoint, filename,
+                        self.cfg.get('filename') or 'the config')
 
 
 class WorkersEndWithRunner:

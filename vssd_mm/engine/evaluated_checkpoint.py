@@ -2,9 +2,10 @@
 once into torch's hub cache) or another mmengine scheme; an official VSSD classification file
 given to an mmpretrain VSSD classifier is converted on the way (as tools/convert_checkpoint.py
 does), so it evaluates without a manual step."""
+import contextlib
 import os
 import os.path as osp
-from typing import Optional
+from typing import Dict, Iterator, Optional
 
 import torch
 from mmengine.config import Config
@@ -46,15 +47,16 @@ def write_converted(converted: dict, path: str, out_dir: str, state_key: str) ->
     return dst
 
 
-def read_training_checkpoint(path: str):
+def read_training_checkpoint(path: str, map_location='cpu'):
     """The checkpoint at ``path``, mmengine training state allowed (``UnreadableCheckpointError``
     when it cannot be read)."""
     with allow_mmengine_training_state():
-        return read_checkpoint(path)
+        return read_checkpoint(path, map_location)
 
 
-# files read and fitted before the Runner was built: its own load need not read them twice
-_checked = set()
+# files read (and fitted) before the Runner was built, by identity: mmengine's load takes them
+# from here instead of reading them again (``runner_reads_once``)
+_handed_over: Dict[tuple, object] = {}
 
 
 def _identity(path: str):
@@ -63,15 +65,41 @@ def _identity(path: str):
 
 
 def was_checked(path: str) -> bool:
-    """Whether ``path`` (unchanged since) passed ``check_fits_once`` in this process."""
-    return osp.isfile(path) and _identity(path) in _checked
+    """Whether ``path`` (unchanged since) passed ``check_fits_once`` in this process and waits
+    for the Runner's load."""
+    return osp.isfile(path) and _identity(path) in _handed_over
 
 
 def check_fits_once(model, checkpoint, path: str, config_name: str) -> None:
     """``check_fits`` (``CheckpointMismatchError`` unless ``checkpoint`` covers ``model``
-    exactly), remembered so that the Runner's own load of ``path`` is not checked again."""
+    exactly); then ``checkpoint`` is handed over to the Runner's load of ``path``, which
+    neither checks nor reads it again."""
     check_fits(model, checkpoint, path, config_name)
-    _checked.add(_identity(path))
+    _handed_over[_identity(path)] = checkpoint
+
+
+def _load_local(filename: str, map_location):
+    """mmengine's local-file loader, replaced within ``runner_reads_once``."""
+    filename = osp.expanduser(filename)
+    if osp.isfile(filename):
+        checkpoint = _handed_over.pop(_identity(filename), None)
+        if checkpoint is not None:
+            return checkpoint
+    return read_training_checkpoint(filename, map_location)
+
+
+@contextlib.contextmanager
+def runner_reads_once() -> Iterator[None]:
+    """Within: mmengine's loads of local checkpoint files (``load_from``, ``resume``) take a file
+    that was read and checked before the Runner was built (``check_fits_once``) as it was read,
+    and read any other file once, weights-only with mmengine's training state allowed
+    (``read_training_checkpoint``: one-line errors for a broken file)."""
+    from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
+    CheckpointLoader.register_scheme(prefixes='', loader=_load_local, force=True)
+    try:
+        yield
+    finally:
+        CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
 
 
 def resolve_test_checkpoint(cfg: Config, checkpoint: str, model, state_key: Optional[str] = None,
@@ -98,7 +126,8 @@ def resolve_test_checkpoint(cfg: Config, checkpoint: str, model, state_key: Opti
         return path
     state_key = state_key or 'model'
     converted = convert_official_classifier(ckpt, path, state_key)
-    check_fits_once(model, converted, path, config_name)
+    del ckpt  # the other entry and the training state are not needed any longer
+    check_fits(model, converted, path, config_name)
     dst = write_converted(converted, path, cfg.work_dir, state_key)
-    _checked.add(_identity(dst))  # the converted weights were the ones checked
+    _handed_over[_identity(dst)] = converted  # what the Runner loads: not read again
     return dst
