@@ -7,6 +7,7 @@ from vssd_mm.arguments import positive_int
 from vssd_mm.compat import filter_known_warnings
 from vssd_mm.engine import build_runner, exit_on_error, load_config, prepare_train_config
 from vssd_mm.engine.cli import add_common_arguments, parse_with_common
+from vssd_mm.engine.distributed import quiet_when_rank_zero_stopped
 from vssd_mm.engine.errors import undecodable_images_named
 
 
@@ -36,17 +37,17 @@ def parse_args(argv=None):
 
 def main(argv=None):
     filter_known_warnings()
-    with exit_on_error():
+    with exit_on_error(), quiet_when_rank_zero_stopped():
         args = parse_args(argv)
         cfg = load_config(args.config, args.cfg_options)
-        prepare_train_config(cfg, args.config, work_dir=args.work_dir, resume=args.resume,
-                             amp=args.amp, auto_scale_lr=args.auto_scale_lr,
-                             launcher=args.launcher, epochs=args.epochs, iters=args.iters,
-                             data_check=not args.skip_data_check)
+        cfg = prepare_train_config(cfg, args.config, work_dir=args.work_dir, resume=args.resume,
+                                   amp=args.amp, auto_scale_lr=args.auto_scale_lr,
+                                   launcher=args.launcher, epochs=args.epochs, iters=args.iters,
+                                   data_check=not args.skip_data_check)
         with undecodable_images_named():
             build_runner(cfg, epochs=args.epochs, iters=args.iters).train()
 
 
 if __name__ == '__main__':
-    reuse_large_blocks()  # this process only: see vssd_mm.allocator
+    reuse_large_blocks()  # this process only, CPU runs only: see vssd_mm.allocator
     main()

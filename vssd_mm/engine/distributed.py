@@ -6,10 +6,19 @@ gloo process group first makes mmengine skip its own initialisation, and a DDP w
 device ids runs on CPU. Under slurm the rank, world size and master come from srun's variables
 (``SLURM_PROCID``, ``SLURM_NTASKS``, ``SLURM_LOCALID``, the first host of ``SLURM_NODELIST``), as
 mmengine reads them. SyncBN has no CPU implementation: it becomes BN (per-process statistics).
+
+One process, one decision: ``start_processes`` creates the process group first (CPU: gloo as
+above; GPU: mmengine's ``init_dist`` with the config's ``env_cfg.dist_cfg``, as the Runner would a
+moment later), so that the preparation of a run (the data check, the extra model build, the
+checkpoint checks, the config the flags make) runs in rank 0 alone (``decided_by_rank_zero``):
+the other ranks wait for its outcome and take its config. A failure there stops every rank, rank
+0 with its one error line, the others quietly (``StoppedByRankZero``).
 """
 import os
 import re
 import subprocess
+from contextlib import contextmanager
+from typing import Callable, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -17,6 +26,67 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from .errors import ToolError
+
+T = TypeVar('T')
+
+
+class StoppedByRankZero(Exception):
+    """In a rank other than 0 of a multi-process run: rank 0's preparation failed (rank 0 says
+    why, in its error line)."""
+
+
+def start_processes(cfg: Config, launcher: str) -> None:
+    """The process group of a multi-process run (``launcher`` other than 'none'), before anything
+    heavy: on CPU by ``prepare_cpu_distributed``, on GPUs as mmengine's Runner creates it (which
+    then finds it made)."""
+    if launcher == 'none':
+        return
+    if not torch.cuda.is_available():
+        prepare_cpu_distributed(cfg, launcher)
+    elif not dist.is_initialized():
+        import torch.multiprocessing as mp
+        from mmengine.dist import init_dist
+        env_cfg = cfg.get('env_cfg') or {}
+        # init_dist picks 'spawn' when no start method is set; the Runner would then switch it
+        # to the config's (mmengine's default 'fork') with a warning
+        if mp.get_start_method(allow_none=True) is None:
+            mp.set_start_method((env_cfg.get('mp_cfg') or {}).get('mp_start_method', 'fork'))
+        init_dist(launcher, **dict(dict(backend='nccl', timeout=1800),
+                                   **(env_cfg.get('dist_cfg') or {})))
+
+
+def decided_by_rank_zero(prepare: Callable[[], T]) -> T:
+    """``prepare()`` in rank 0 only of a multi-process run (in the one process otherwise); every
+    rank returns rank 0's result (picklable: e.g. the prepared ``Config``). When it raises, rank 0
+    raises its exception and the others ``StoppedByRankZero``, after the process group is
+    closed."""
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return prepare()
+    from mmengine.dist import broadcast_object_list
+    outcome, failure = [None], None
+    if dist.get_rank() == 0:
+        try:
+            outcome = [('done', prepare())]
+        except BaseException as err:  # whatever stops rank 0 must release the others
+            outcome, failure = [('failed', None)], err
+    broadcast_object_list(outcome, src=0)
+    state, result = outcome[0]
+    if state == 'done':
+        return result
+    dist.destroy_process_group()
+    if failure is not None:
+        raise failure
+    raise StoppedByRankZero('rank 0 could not prepare the run (its error line says why)')
+
+
+@contextmanager
+def quiet_when_rank_zero_stopped():
+    """In a tool's ``main``: ``StoppedByRankZero`` ends the process with exit status 1 and no line
+    of its own (rank 0 has said why)."""
+    try:
+        yield
+    except StoppedByRankZero:
+        raise SystemExit(1) from None
 
 
 def prepare_cpu_distributed(cfg: Config, launcher: str) -> None:

@@ -12,11 +12,12 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+from ..allocator import decision_line
 from .cfg_options import check_cfg_options
 from .checked_runner import checked_runner_class
 from .config_file import read_config
 from .data_check import check_data, raise_for_problems
-from .distributed import prepare_cpu_distributed
+from .distributed import decided_by_rank_zero, start_processes
 from .errors import ToolError
 from .evaluated_checkpoint import check_fits_once, read_training_checkpoint, resolve_test_checkpoint
 from .evaluation_flags import (check_test_output, enable_output, enable_tta,
@@ -46,6 +47,13 @@ def _set_work_dir(cfg: Config, config_path: str, work_dir: Optional[str]) -> Non
     check_folder_to_write(cfg.work_dir, '--work-dir' if work_dir is not None else 'work dir')
 
 
+def _log_heap() -> None:
+    # the tools' allocator setting (vssd_mm.allocator), said once per job
+    line = decision_line()
+    if line:
+        print_log(line, logger='current')
+
+
 def _check_data(cfg: Config, config_path: str, splits) -> None:
     """The data check's fast mode (``data_check``): a problem stops the run with one line."""
     start = time.perf_counter()
@@ -64,7 +72,9 @@ def prepare_train_config(cfg: Config, config_path: str, *, work_dir: Optional[st
                          auto_scale_lr: bool = False, launcher: str = 'none',
                          epochs: Optional[int] = None, iters: Optional[int] = None,
                          data_check: bool = True) -> Config:
-    """Apply the train tool's flags to ``cfg`` (in place) and return it.
+    """Apply the train tool's flags to ``cfg`` (in place) and return it; in a multi-process run
+    (``launcher``) rank 0 alone checks and decides and every rank returns rank 0's config
+    (``distributed.decided_by_rank_zero``).
 
     Args:
         resume: ``None`` (start fresh), ``'auto'`` (latest checkpoint in the work dir) or the path
@@ -78,10 +88,20 @@ def prepare_train_config(cfg: Config, config_path: str, *, work_dir: Optional[st
     Raises ``ToolError`` when the datasets or pretrained weights the config names are not on
     disk or a flag cannot apply, ``MmcvCudaOpsError`` when the model uses mmcv ops, will run on
     a GPU and mmcv's ops were compiled without CUDA, and the checkpoint errors of a ``resume``
-    file that cannot be read or does not fit.
+    file that cannot be read or does not fit; in the other ranks of a multi-process run,
+    ``StoppedByRankZero`` when rank 0 raised.
     """
     cfg.launcher = launcher
+    start_processes(cfg, launcher)
+    return decided_by_rank_zero(lambda: _prepare_train(
+        cfg, config_path, work_dir=work_dir, resume=resume, amp=amp, auto_scale_lr=auto_scale_lr,
+        epochs=epochs, iters=iters, data_check=data_check))
+
+
+def _prepare_train(cfg: Config, config_path: str, *, work_dir, resume, amp, auto_scale_lr, epochs,
+                   iters, data_check) -> Config:
     _set_work_dir(cfg, config_path, work_dir)
+    _log_heap()
     if epochs is not None or iters is not None:
         print_log(scale_schedule(cfg, epochs, iters), logger='current')
     else:
@@ -95,7 +115,6 @@ def prepare_train_config(cfg: Config, config_path: str, *, work_dir: Optional[st
     model = build_model_checked(cfg)
     check_mmcv_cuda_ops(model)
     check_pretrained(cfg)
-    prepare_cpu_distributed(cfg, launcher)
     if amp:
         if not torch.cuda.is_available():
             raise ToolError(
@@ -136,11 +155,22 @@ def prepare_test_config(cfg: Config, config_path: str, checkpoint: str, *,
         out: also dump every prediction into this ``.pkl`` file (mmseg: or a folder of PNGs).
         show, show_dir, wait_time: draw predictions on screen (``wait_time`` seconds each) and/or
             into ``show_dir``; see ``evaluation_flags.enable_visualization``.
+
+    In a multi-process run rank 0 alone checks and decides, as in ``prepare_train_config``.
     """
+    cfg.launcher = launcher
+    start_processes(cfg, launcher)
+    return decided_by_rank_zero(lambda: _prepare_test(
+        cfg, config_path, checkpoint, work_dir=work_dir, tta=tta, out=out, show=show,
+        show_dir=show_dir, wait_time=wait_time, state_key=state_key, data_check=data_check))
+
+
+def _prepare_test(cfg: Config, config_path: str, checkpoint: str, *, work_dir, tta, out, show,
+                  show_dir, wait_time, state_key, data_check) -> Config:
     if '://' not in checkpoint and not osp.isfile(checkpoint):
         raise ToolError(f'checkpoint not found: {checkpoint}')
-    cfg.launcher = launcher
     _set_work_dir(cfg, config_path, work_dir)
+    _log_heap()
     if out:
         check_test_output(cfg, out)
     if show_dir:
@@ -162,7 +192,6 @@ def prepare_test_config(cfg: Config, config_path: str, checkpoint: str, *,
     # last of the checks: it may download, and builds the model once to compare
     cfg.load_from = resolve_test_checkpoint(cfg, checkpoint, model, state_key, config_path,
                                             model_cfg)
-    prepare_cpu_distributed(cfg, launcher)
     return cfg
 
 
