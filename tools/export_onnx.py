@@ -4,14 +4,12 @@ dynamic batch, height and width) and check the file in onnxruntime on a second s
     python tools/export_onnx.py CONFIG [CHECKPOINT|URL] --out FILE [--shape H W]
                                 [--check-shape H W] [--cfg-options ...]
 
-The file takes a float image (batch, 3, H, W), pixel values 0-255 in the channel order of the
-config's data preprocessor, H and W in [64, 2048] ([128, 2048] for mmdet); it gives classifier
-logits, segmentation logits at the input size, or (mmdet) the backbone + neck features.
 Needs `pip install -e .[deploy]`.
 """
 import argparse
 import os
 import os.path as osp
+import textwrap
 
 from vssd_mm.arguments import positive_int
 from vssd_mm.compat import filter_known_warnings
@@ -19,9 +17,20 @@ from vssd_mm.engine import exit_on_error, load_config
 from vssd_mm.engine.cli import add_common_arguments
 from vssd_mm.engine.paths import check_file_to_write
 
+EPILOG = textwrap.dedent("""\
+    The file's input 'image' is the image as the config's test pipeline loads and resizes it:
+    float32 (batch, 3, H, W), pixel values 0-255, channels in the loader's order - BGR for
+    OpenMMLab's LoadImageFromFile (as cv2.imread reads a file) - unpadded; H and W in
+    [64, 2048] ([128, 2048] for mmdet). The config's data preprocessor (channel order, mean,
+    std, padding to its size divisor) is inside the file. Outputs: classifier logits (before
+    softmax); segmentation logits at the input's size (whole-image inference; resize them to
+    the original image's size as mmseg does); or (mmdet) the backbone + neck features of the
+    padded input.""")
+
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0], epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config')
     parser.add_argument('checkpoint', nargs='?',
                         help='weights to export (file or http(s) URL); random weights without')
@@ -74,12 +83,14 @@ def main(argv=None):
         if size is not None and not all(MIN_SIZE[scope] <= s <= MAX_SIZE for s in size):
             raise SystemExit(f'error: --{option.replace("_", "-")} must be within '
                              f'[{MIN_SIZE[scope]}, {MAX_SIZE}] for a {scope} config, got {size}')
-    module = ImageToOutputs(model, scope)
+    with exit_on_error():  # a data preprocessor or test mode the file cannot reproduce
+        module = ImageToOutputs(model, scope)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     names, check = export_onnx(module, args.out, args.shape, args.check_shape)
     size_mib = osp.getsize(args.out) / 2 ** 20
     print(f'written: {args.out} ({size_mib:.1f} MiB): {TASKS[scope]} '
-          f'[{", ".join(names)}] of image (batch, 3, H, W), H and W in '
+          f'[{", ".join(names)}] of image (batch, 3, H, W) as the test pipeline loads it '
+          f'(BGR for LoadImageFromFile, 0-255), H and W in '
           f'[{MIN_SIZE[scope]}, {MAX_SIZE}]')
     print(f'onnxruntime vs PyTorch at {"x".join(map(str, check.shape))}: max abs error '
           f'{check.max_abs_error:.2e}, max relative error {check.max_rel_error:.2e}')

@@ -1,13 +1,19 @@
 """ONNX export of what an OpenMMLab config builds, through torch's default (dynamo) exporter, with
 dynamic batch, height and width, checked in onnxruntime against eager PyTorch.
 
-What the file computes, from a float image (batch, 3, H, W) with pixel values 0-255 in the channel
-order the config's data preprocessor reads (it normalises inside the graph):
-- mmpretrain classifier: ``logits`` (batch, classes), before softmax;
-- mmseg segmentor: ``seg_logits`` (batch, classes, H, W), the decode head's logits resized to the
-  input (bilinear), before softmax;
-- mmdet detector: the backbone + neck features ``feat0``.. (the FPN levels); the heads' box
-  decoding and NMS stay outside the file.
+The file's input is the image as the config's test pipeline loads and resizes it: float
+(batch, 3, H, W), pixel values 0-255, channels in the loader's order (BGR for OpenMMLab's
+``LoadImageFromFile``, i.e. as ``cv2.imread`` gives them), unpadded. Inside, the graph does what
+the config's data preprocessor does at test time (``preprocessing.from_data_preprocessor``:
+channel order, mean / std, padding to its size divisor), then computes:
+- mmpretrain classifier: ``logits`` (batch, classes), before softmax (``test_step``'s
+  ``pred_score`` is their softmax);
+- mmseg segmentor: ``seg_logits`` (batch, classes, H, W): whole-image inference, the decode
+  head's logits resized (bilinear) to the padded input and the padding cut off, before softmax;
+  mmseg's ``test_step`` then resizes them to the image's size before the test pipeline's Resize;
+- mmdet detector: the backbone + neck features ``feat0``.. (the FPN levels) of the padded input
+  (``model.extract_feat(model.data_preprocessor(data)['inputs'])``); the heads' box decoding and
+  NMS stay outside the file.
 
 NC-SSD is traced as its reference's standard ops (einsums) under ``torch.onnx.export``, the same
 as in a user's own export script.
@@ -86,10 +92,11 @@ class ImageToOutputs(nn.Module):
         if scope not in TASKS:
             raise ToolError(f'ONNX export supports mmpretrain, mmseg and mmdet configs; this one '
                             f'has default_scope={scope!r}')
-        if scope == 'mmseg' and (model.test_cfg or {}).get('mode', 'whole') != 'whole':
-            raise ToolError(f"the config's model.test_cfg asks for mode={model.test_cfg['mode']!r}; "
-                            "the ONNX file runs the whole image (mmseg's mode='whole'): export "
-                            "with --cfg-options model.test_cfg.mode=whole")
+        mode = (model.test_cfg or {}).get('mode', 'whole') if scope == 'mmseg' else 'whole'
+        if mode != 'whole':
+            raise ToolError(f"the config's model.test_cfg asks for mode={mode!r}; the ONNX "
+                            "file runs the whole image (mmseg's mode='whole'): export with "
+                            "--cfg-options model.test_cfg.mode=whole")
         self.model, self.scope = model, scope
         use_shape_generic_pooling(model)
         self.preprocessing = from_data_preprocessor(model.data_preprocessor)
