@@ -219,3 +219,74 @@ def test_config_mistakes_are_one_line(workspace, text, message):
     with pytest.raises(SystemExit) as exit_:
         tool_main('train.py')(['my_config.py'])
     assert str(exit_.value.code) == 'error: ' + message.format(cfg='my_config.py', ws=workspace)
+
+
+def _annotation_list():
+    """An mmpretrain annotation list of the demo's training images ('path label', labels in the
+    folders' sorted order), without classes in the config: labels 0..2."""
+    import os
+    root = 'data/imagenet_demo/train'
+    with open('data/imagenet_demo/train.txt', 'w') as f:
+        for label, folder in enumerate(sorted(os.listdir(root))):
+            for name in sorted(os.listdir(f'{root}/{folder}')):
+                f.write(f'{folder}/{name} {label}\n')
+
+
+SMALL_HEADS = [  # id, config, defect, arguments, message
+    ('mmdet box head', DET, lambda: None,
+     ['--cfg-options', 'model.roi_head.bbox_head.num_classes=2'],
+     'the model cannot learn the classes of train_dataloader: model.roi_head.bbox_head.'
+     'num_classes is 2, but its CocoDataset has 3 classes (its metainfo.classes); set the heads\' '
+     'num_classes to the dataset\'s class count: --cfg-options '
+     'model.roi_head.bbox_head.num_classes=3'),
+    ('mmdet both heads', DET, lambda: None,
+     ['--cfg-options', 'model.roi_head.bbox_head.num_classes=1',
+      'model.roi_head.mask_head.num_classes=2'],
+     'model.roi_head.bbox_head.num_classes is 1, model.roi_head.mask_head.num_classes is 2, but '
+     'its CocoDataset has 3 classes'),
+    ('mmseg decode and auxiliary head', SEG, lambda: None,
+     ['--cfg-options', 'model.decode_head.num_classes=3', 'model.auxiliary_head.num_classes=3'],
+     'model.decode_head.num_classes is 3, model.auxiliary_head.num_classes is 3, but its '
+     'BaseSegDataset has 4 classes (its metainfo.classes)'),
+    ('mmpretrain class folders', CLS, lambda: None,
+     ['--cfg-options', 'model.head.num_classes=2'],
+     'model.head.num_classes is 2, but its CustomDataset has 3 classes (the class folders in '
+     'data/imagenet_demo/train)'),
+    ('mmpretrain annotation list', CLS, _annotation_list,
+     ['--cfg-options', 'model.head.num_classes=2', 'train_dataloader.dataset.ann_file=train.txt'],
+     'model.head.num_classes is 2, but its CustomDataset has 3 classes (the labels in '
+     'data/imagenet_demo/train.txt)'),
+]
+
+
+@pytest.mark.parametrize('config, defect, args, message', [c[1:] for c in SMALL_HEADS],
+                         ids=[c[0] for c in SMALL_HEADS])
+def test_a_model_that_cannot_learn_its_dataset_stops_training_in_one_line(
+        workspace, config, defect, args, message):
+    """A head with fewer outputs than the dataset has classes: refused at the start, data check
+    skipped or not, in one line that names the heads and the fix; nothing written."""
+    defect()
+    before = sorted(p.relative_to(workspace) for p in workspace.rglob('*'))
+    for skip in ([], ['--skip-data-check']):
+        with pytest.raises(SystemExit) as exit_:
+            tool_main('train.py')([config, '--work-dir', 'work', *skip, *args])
+        error = str(exit_.value.code)
+        assert error.startswith('error: ') and message in error and '\n' not in error, error
+    assert sorted(p.relative_to(workspace) for p in workspace.rglob('*')) == before
+
+
+def test_a_head_too_small_for_the_test_set_stops_the_tool_process(workspace):
+    """The same check in tools/test.py's own process: exit status 1, one error line."""
+    (workspace / 'some.pth').write_bytes(b'')
+    proc = subprocess.run(
+        [sys.executable, str(REPO / 'tools/test.py'), DET, 'some.pth', '--work-dir', 'work',
+         '--cfg-options', 'model.roi_head.mask_head.num_classes=2'],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if line.startswith('error:')]
+    assert errors == [
+        'error: the model cannot learn the classes of test_dataloader: '
+        'model.roi_head.mask_head.num_classes is 2, but its CocoDataset has 3 classes (its '
+        'metainfo.classes); set the heads\' num_classes to the dataset\'s class count: '
+        '--cfg-options model.roi_head.mask_head.num_classes=3'], proc.stderr[-3000:]
+    assert 'Traceback' not in proc.stderr and not (workspace / 'work').exists()

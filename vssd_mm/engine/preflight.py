@@ -7,6 +7,7 @@ from mmengine.config import Config
 
 from ..models.checkpoints import CheckpointDownloadError, CheckpointNotFoundError, local_file
 from ..models.zoo import HF_REPO
+from .data_check.num_classes import too_few_outputs
 from .errors import ToolError
 from .evaluation_flags import innermost_dataset
 
@@ -47,7 +48,8 @@ def _dataset_paths(dataset: dict) -> Iterator[Tuple[str, str]]:
 
 def check_datasets(cfg: Config, loaders: List[str]) -> None:
     """Raise ``ToolError`` with the expected layout if a dataset of ``loaders`` (e.g.
-    'train_dataloader') is missing on disk."""
+    'train_dataloader') is missing on disk, and in one line if the model's heads have fewer
+    outputs than the dataset has classes (``data_check.num_classes``)."""
     for loader in loaders:
         if not cfg.get(loader):
             continue
@@ -55,6 +57,10 @@ def check_datasets(cfg: Config, loaders: List[str]) -> None:
         missing = [(what, path) for what, path in _dataset_paths(dataset)
                    if not osp.exists(path)]
         if not missing:
+            problem = too_few_outputs(cfg.get('model') or {}, dataset, cfg.get('default_scope'),
+                                      loader)
+            if problem:
+                raise ToolError(problem)
             continue
         kind = dataset.get('type', 'dataset')
         root = dataset.get('data_root') or ''
