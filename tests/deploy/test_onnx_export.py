@@ -180,6 +180,29 @@ def test_onnx_file_equals_the_library_on_an_image_file(exported, tmp_path):
     assert max(errors) <= TOLERANCE, errors
 
 
+def test_segmentation_with_test_padding_equals_test_step(tmp_path):
+    """An mmseg preprocessor that pads at test time (``test_cfg=dict(size_divisor=32)``): the
+    export's graph, run eagerly (its ONNX fidelity is the test above's), pads 192 x 250 to
+    192 x 256 and cuts the logits back as mmseg's ``test_step`` does; compared with
+    ``test_step``'s ``seg_logits`` (at the original size: the pipeline does not resize this
+    image)."""
+    cfg = load_config(str(_shallow_config('seg', tmp_path)))
+    cfg.model.data_preprocessor.test_cfg = dict(size_divisor=32)
+    torch.manual_seed(0)
+    model, scope = build_model(cfg)
+    model.eval()
+    data = _batch_from_image_files(cfg, EXPORTS['seg'][1], tmp_path)
+    image = torch.stack(data['inputs']).float()
+    assert image.shape[3] % 32 != 0
+    with torch.no_grad():
+        results = model.test_step(data)
+        got = ImageToOutputs(model, scope)(image)
+    assert list(results[0].img_padding_size) == [0, 256 - image.shape[3], 0, 0]
+    assert all(r.ori_shape == tuple(image.shape[2:]) for r in results)
+    expected = torch.stack([r.seg_logits.data for r in results])
+    assert _relative_error(got.numpy(), expected) <= TOLERANCE
+
+
 def test_segmentation_in_slide_mode_is_refused(tmp_path):
     cfg = load_config(str(_shallow_config('seg', tmp_path)))
     cfg.model.test_cfg = dict(mode='slide', crop_size=(64, 64), stride=(32, 32))

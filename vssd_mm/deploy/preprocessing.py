@@ -91,7 +91,7 @@ def from_data_preprocessor(preprocessor: nn.Module, seed: int = 0) -> Preprocess
                           dtype=torch.uint8)
     expected = run_preprocessor(preprocessor, image)
     with torch.no_grad():
-        got = module(image[None].float())[0]
+        got = module(image[None].float().to(expected.device))[0]
     if got.shape != expected.shape:
         raise ToolError(f'the data preprocessor {name} pads a {tuple(image.shape[1:])} image to '
                         f'{tuple(expected.shape[1:])}, not to a multiple of {divisor}: ONNX '
