@@ -29,6 +29,7 @@ the checkpoint's state either way.
 import copy
 import logging
 import warnings
+from collections import Counter
 from typing import Dict, List, Optional
 
 from mmengine.logging import print_log
@@ -39,12 +40,15 @@ SHAPE = ('begin', 'end', 'T_max', 'step_size', 'total_steps', 'milestones')
 
 
 def _listed(param_schedulers) -> List:
-    """The built schedulers in the order ``ParamSchedulerHook`` steps them."""
-    if param_schedulers is None:
-        return []
-    if isinstance(param_schedulers, dict):
-        return [s for group in param_schedulers.values() for s in group]
-    return list(param_schedulers)
+    """The built schedulers (a list, or one list per optimizer) in the order
+    ``ParamSchedulerHook`` steps them; none while they are still configs."""
+    from mmengine.optim import _ParamScheduler
+    groups = param_schedulers.values() if isinstance(param_schedulers, dict) \
+        and 'type' not in param_schedulers else [param_schedulers]
+    listed = []
+    for group in groups:
+        listed += list(group) if isinstance(group, (list, tuple)) else [group]
+    return [s for s in listed if isinstance(s, _ParamScheduler)]
 
 
 def _replayable(scheduler) -> bool:
@@ -54,7 +58,7 @@ def _replayable(scheduler) -> bool:
 def _shape(state: dict) -> Dict[str, object]:
     shape = {key: state[key] for key in SHAPE if key in state}
     if 'milestones' in shape:  # MultiStepLR keeps them as a Counter
-        shape['milestones'] = sorted(shape['milestones'].elements())
+        shape['milestones'] = sorted(Counter(shape['milestones']).elements())
     return shape
 
 
@@ -73,8 +77,7 @@ class ConfigSchedule:
     """The schedule the Runner built from the config, kept across mmengine's ``resume``."""
 
     def __init__(self, runner):
-        self.schedulers = [s for s in _listed(runner.param_schedulers)
-                           if not isinstance(s, dict) and _replayable(s)]
+        self.schedulers = [s for s in _listed(runner.param_schedulers) if _replayable(s)]
         self.states = [copy.deepcopy(s.state_dict()) for s in self.schedulers]
         self.values = _values(self.schedulers)
 
