@@ -1,2 +1,3 @@
-"""Deployment: ONNX export of a config's model (``onnx_export.py``; needs the ``[deploy]`` extra:
-onnx, onnxruntime, onnxscript)."""
+"""Deployment: ONNX export of a config's model (``onnx_export.py``; the config's data preprocessor
+as part of the graph: ``preprocessing.py``; needs the ``[deploy]`` extra: onnx, onnxruntime,
+onnxscript)."""
