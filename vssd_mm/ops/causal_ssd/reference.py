@@ -9,11 +9,13 @@ row-major order, state h_0 = 0 (N x P):
 Computed chunk by chunk (``chunk_size`` tokens): inside a chunk through the (T x T) matrix of
 decays exp(sum_{u<s<=t} dt_s A), across chunks by passing the state on. Memory is O(L) in L (one
 T x T block per chunk at a time), the result does not depend on ``chunk_size``. Accumulation is
-float32 (float64 for float64 inputs); the output has x's dtype.
+float32 (float64 for float64 inputs), outside any autocast; the output has x's dtype.
 """
 from typing import Optional
 
 import torch
+
+from ..precision import autocast_off
 
 
 def causal_ssd_reference(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
@@ -39,6 +41,13 @@ def causal_ssd_reference(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: 
         raise ValueError(f'causal_ssd: heads ({heads}) must be a multiple of ngroups ({groups})')
     if chunk_size < 1:
         raise ValueError(f'causal_ssd: chunk_size must be >= 1, got {chunk_size}')
+    with autocast_off(x.device):
+        return _chunked_scan(x, dt, A, B, C, D, chunk_size)
+
+
+def _chunked_scan(x, dt, A, B, C, D, chunk_size) -> torch.Tensor:
+    batch, length, heads, headdim = x.shape
+    groups = B.shape[2]
     acc = torch.promote_types(x.dtype, torch.float32)
     per_group = heads // groups
     Bh = B.to(acc).repeat_interleave(per_group, dim=2)          # (batch, L, heads, N)

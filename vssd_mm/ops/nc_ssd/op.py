@@ -10,7 +10,9 @@ float64 inputs), which the backward reads instead of recomputing. Each direction
 standard ops for users of ``torch.export`` (``ExportedProgram.run_decompositions``); under
 ``torch.onnx.export`` the reference's ops are traced in its place (``nc_ssd_node``).
 
-B and C are (batch, L, G, N); w and D any float dtype (the kernels read them as float32).
+B and C are (batch, L, G, N); w and D any float dtype (the kernels read them as float32). Under
+``torch.autocast`` the inputs stay as given and both bodies run outside autocast
+(``precision.autocast_off``): the same dtypes as the kernels and as the fake registration.
 """
 from functools import partial
 from typing import Optional, Tuple
@@ -18,6 +20,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
+from ..precision import autocast_off
 from . import dispatch
 from .reference import nc_ssd_reference_apply, nc_ssd_reference_backward, nc_ssd_reference_state
 
@@ -35,6 +38,11 @@ def _reference_forward(x, w, B, C, D) -> Tuple[Tensor, Tensor]:
 @torch.library.custom_op('vssd_mm::nc_ssd', mutates_args=())
 def nc_ssd_op(x: Tensor, w: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor],
               backend: str) -> Tuple[Tensor, Tensor]:
+    with autocast_off(x.device):
+        return _forward(x, w, B, C, D, backend)
+
+
+def _forward(x, w, B, C, D, backend) -> Tuple[Tensor, Tensor]:
     use_kernels, strict = dispatch.choose(x, backend)
     reference = partial(_reference_forward, x, w, B, C, D)
     if not use_kernels:
@@ -61,6 +69,11 @@ def _(x, w, B, C, D, backend):
 def nc_ssd_backward_op(dy: Tensor, x: Tensor, w: Tensor, B: Tensor, C: Tensor,
                        D: Optional[Tensor], kv: Tensor, backend: str
                        ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    with autocast_off(x.device):
+        return _backward_grads(dy, x, w, B, C, D, kv, backend)
+
+
+def _backward_grads(dy, x, w, B, C, D, kv, backend) -> Tuple[Tensor, ...]:
     dy = dy.contiguous()
     use_kernels, strict = dispatch.choose(x, backend)
     reference = partial(nc_ssd_reference_backward, x, w, B, C, D, dy, kv)
