@@ -51,17 +51,19 @@ def test_causal_references_ignore_a_surrounding_autocast(scan):
     assert got.dtype == torch.float32 and torch.equal(got, want)
 
 
+@pytest.mark.parametrize('backend', ['torch', 'triton'])
 @pytest.mark.parametrize('groups', [1, 2])
 @pytest.mark.parametrize('dtype', DTYPES)
-def test_opcheck_passes_for_every_dtype_and_group_count(dtype, groups):
+def test_opcheck_passes_for_every_dtype_group_count_and_backend(dtype, groups, backend):
     # schema, fake tensors (shapes, dtypes and strides), autograd registration, AOT dispatch;
-    # before: ngroups=1 failed test_faketensor (the reference's state had other strides)
+    # before: ngroups=1 failed test_faketensor (the reference's state had other strides). The
+    # kernels run in Triton's interpreter here (tests/conftest.py)
     x, w, B, C, D = make_inputs(2, 24, 4, 8, 16, groups, dtype=dtype, device='cpu')
     args = [t.requires_grad_() for t in (x, w, B, C, D)]
-    torch.library.opcheck(torch.ops.vssd_mm.nc_ssd.default, (*args, 'torch'))
-    y, kv = _op(*(t.detach() for t in args))
+    torch.library.opcheck(torch.ops.vssd_mm.nc_ssd.default, (*args, backend))
+    y, kv = _op(*(t.detach() for t in args), backend=backend)
     torch.library.opcheck(torch.ops.vssd_mm.nc_ssd_backward.default,
-                          (torch.randn_like(y), *(t.detach() for t in args), kv, 'torch'))
+                          (torch.randn_like(y), *(t.detach() for t in args), kv, backend))
 
 
 @pytest.mark.parametrize('groups', [1, 2])
