@@ -76,5 +76,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    reuse_large_blocks()  # this process only: see vssd_mm.allocator
+    reuse_large_blocks(cuda=False)  # a CPU benchmark; this process only: see vssd_mm.allocator
     main()

@@ -101,5 +101,5 @@ if __name__ == '__main__':
     from vssd_mm.compat import filter_known_warnings
     filter_known_warnings()
     torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
-    print(json.dumps(dict(allocator=reuse_large_blocks())), flush=True)
+    print(json.dumps(dict(allocator=reuse_large_blocks(cuda=False))), flush=True)
     serve()
