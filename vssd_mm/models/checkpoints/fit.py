@@ -27,11 +27,12 @@ def _out_norm(key: str) -> bool:
     return OUT_NORM.match(key) is not None
 
 
-def _architectures(checkpoint_arch, model_arch) -> str:
-    """'checkpoint has X, model has Y', or where X and Y are the same, that they are."""
+def _architectures(checkpoint_arch, model_arch, where: str = 'below') -> str:
+    """'checkpoint has X, model has Y', or where X and Y are the same, that they are and differ
+    in the keys ``where``."""
     if checkpoint_arch == model_arch:
         return (f'checkpoint and model have the same {describe_arch(model_arch)}; they differ '
-                'in the keys below')
+                f'in the keys {where}')
     return (f'checkpoint has {describe_arch(checkpoint_arch)}, model has '
             f'{describe_arch(model_arch)}')
 
@@ -77,9 +78,9 @@ def backbone_fit_report(backbone: nn.Module, state_dict: Dict[str, torch.Tensor]
         return ''
     where = f'under {prefix!r}' if prefix else 'at the top level'
     details = '; '.join(line.strip() for line in diff.report().splitlines())
+    architectures = _architectures(vssd_arch(state), vssd_arch(own), 'named')
     return (f'VSSD: the checkpoint\'s weights {where} do not fit this backbone '
-            f'({_architectures(vssd_arch(state), vssd_arch(own))}): {details}; those layers '
-            'keep their weights')
+            f'({architectures}): {details}; those layers keep their weights')
 
 
 def check_backbone_state(backbone: nn.Module, state: Dict[str, torch.Tensor],
