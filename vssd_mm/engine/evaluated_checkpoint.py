@@ -78,14 +78,19 @@ def check_fits_once(model, checkpoint, path: str, config_name: str) -> None:
     _handed_over[_identity(path)] = checkpoint
 
 
-def _load_local(filename: str, map_location):
-    """mmengine's local-file loader, replaced within ``runner_reads_once``."""
-    filename = osp.expanduser(filename)
-    if osp.isfile(filename):
-        checkpoint = _handed_over.pop(_identity(filename), None)
+def take_checkpoint(path: str, map_location='cpu'):
+    """The checkpoint at ``path``: the one ``check_fits_once`` read (handed over once, e.g. the
+    file ``resolve_test_checkpoint`` checked), else read now (``read_training_checkpoint``)."""
+    if osp.isfile(path):
+        checkpoint = _handed_over.pop(_identity(path), None)
         if checkpoint is not None:
             return checkpoint
-    return read_training_checkpoint(filename, map_location)
+    return read_training_checkpoint(path, map_location)
+
+
+def _load_local(filename: str, map_location):
+    """mmengine's local-file loader, replaced within ``runner_reads_once``."""
+    return take_checkpoint(osp.expanduser(filename), map_location)
 
 
 @contextlib.contextmanager
