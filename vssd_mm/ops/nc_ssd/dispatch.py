@@ -6,13 +6,17 @@
   otherwise runs the kernels for CUDA tensors of float16, bfloat16 or float32 on sm_80 or newer
   (float64, e.g. a gradient check, runs the reference). In auto mode a kernel that fails
   to compile or launch (or an older card) costs one warning, then the reference serves for the
-  rest of the process: training goes on, with the same numbers.
+  rest of the process: training goes on, with the same numbers. In a multi-rank job (an
+  initialised default process group) the first such call is decided by all ranks together
+  (agreement.py): a failure on any rank makes every rank use the reference.
 """
 import os
 import warnings
 from typing import Callable, Optional, Tuple, TypeVar
 
 import torch
+
+from . import agreement
 
 BACKENDS = ('auto', 'triton', 'torch')
 BACKEND_ENV = 'VSSD_MM_NC_SSD_BACKEND'
@@ -99,7 +103,16 @@ def choose(x: torch.Tensor, backend: str) -> Tuple[bool, bool]:
         if reason:
             raise RuntimeError(f'nc_ssd: {source} {reason}.')
         return True, True
-    if _given_up is not None or not auto_runs_kernels(x):
+    if not auto_runs_kernels(x):
+        return False, False
+    if agreement.pending():  # a multi-rank job's first kernel call: every rank decides together
+        reason = unsupported_reason(x.device)
+        local = _given_up or (reason and f'the Triton kernels {reason}')
+        if local is None:
+            return True, False  # kernels_or_reference agrees once they ran
+        agree(local, x.device)  # this rank failed: every rank gives up
+        return False, False
+    if _given_up is not None:
         return False, False
     reason = unsupported_reason(x.device)
     if reason:
@@ -121,14 +134,35 @@ def give_up(reason: str) -> None:
     if _given_up is None:
         _given_up = reason
         warnings.warn(f'nc_ssd: {reason}; using the PyTorch reference (same results, slower) '
-                      f'for the rest of this process. To skip the kernels from the start: '
+                      f'for the rest of this process{agreement.alone_note()}. To skip the '
+                      f'kernels from the start: {SWITCH}.', RuntimeWarning, stacklevel=3)
+
+
+def agree(failure: Optional[str], device: torch.device) -> bool:
+    """A multi-rank job's one decision (agreement.py), ``failure`` this rank's reason or None:
+    True where every rank keeps the kernels; else every rank gives up, rank 0 warns once naming
+    each failed rank and why, and False."""
+    global _given_up
+    verdict = agreement.agree(failure, device)
+    if verdict is None:
+        return True
+    _given_up = verdict
+    if agreement.is_rank_zero():
+        warnings.warn(f'nc_ssd: {verdict}; every rank of this job uses the PyTorch reference '
+                      f'(same results, slower) from now on. To skip the kernels from the start: '
                       f'{SWITCH}.', RuntimeWarning, stacklevel=3)
+    return False
+
+
+def failure_text(err: Exception, device: torch.device) -> str:
+    """A kernel failure in one line: where, the error's type and its first line."""
+    first_line = (str(err).strip().splitlines() or [''])[0][:300]
+    return f'the Triton kernels failed on {_where(device)} ({type(err).__name__}: {first_line})'
 
 
 def kernel_failure(err: Exception, device: torch.device, strict: bool) -> None:
     """Handle a kernel failure: strict -> one-line NCSSDKernelError; else warn once, give up."""
-    first_line = (str(err).strip().splitlines() or [''])[0][:300]
-    what = f'the Triton kernels failed on {_where(device)} ({type(err).__name__}: {first_line})'
+    what = failure_text(err, device)
     if strict:
         error = NCSSDKernelError(f'nc_ssd: {what}. Run the PyTorch reference instead: {SWITCH}.')
         error.kernel_error = err
@@ -142,7 +176,16 @@ Result = TypeVar('Result')
 def kernels_or_reference(kernels: Callable[[], Result], reference: Callable[[], Result],
                          device: torch.device, strict: bool) -> Result:
     """``kernels()``; where they fail to compile or launch (``is_kernel_failure``):
-    ``kernel_failure`` (strict: NCSSDKernelError; else one warning), then ``reference()``."""
+    ``kernel_failure`` (strict: NCSSDKernelError; else one warning), then ``reference()``. The
+    first call of a multi-rank job in auto mode runs the kernels, then ``agree``s."""
+    if not strict and agreement.pending():
+        try:
+            result, failure = kernels(), None
+        except Exception as err:
+            if not is_kernel_failure(err):
+                raise
+            result, failure = None, failure_text(err, device)
+        return result if agree(failure, device) else reference()
     try:
         return kernels()
     except Exception as err:
@@ -156,3 +199,4 @@ def reset() -> None:
     """Forget an earlier give-up (tests; a process that changed its environment)."""
     global _given_up
     _given_up = None
+    agreement.reset()
