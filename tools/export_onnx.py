@@ -63,9 +63,7 @@ def main(argv=None):
                          'pip install -e ".[deploy]"') from None
     from vssd_mm.analysis.model_builder import build_model
     from vssd_mm.deploy.onnx_export import MAX_SIZE, MIN_SIZE, TASKS, ImageToOutputs, export_onnx
-    from vssd_mm.engine.evaluated_checkpoint import (read_training_checkpoint,
-                                                     resolve_test_checkpoint)
-    from vssd_mm.models.checkpoints import state_dict_of
+    from vssd_mm.engine.evaluated_checkpoint import load_into
 
     with exit_on_error():
         cfg = load_config(args.config, args.cfg_options)
@@ -74,10 +72,7 @@ def main(argv=None):
             raise SystemExit(f'error: {args.config} has default_scope={scope!r}; export_onnx.py '
                              f'exports mmpretrain, mmseg and mmdet configs')
         if args.checkpoint:
-            path = resolve_test_checkpoint(cfg, args.checkpoint, model,
-                                           config_name=osp.basename(args.config))
-            # the fit was checked above
-            model.load_state_dict(state_dict_of(read_training_checkpoint(path)), strict=False)
+            load_into(model, args.checkpoint, osp.basename(args.config))
     for option in ('shape', 'check_shape'):
         size = getattr(args, option)
         if size is not None and not all(MIN_SIZE[scope] <= s <= MAX_SIZE for s in size):

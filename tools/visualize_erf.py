@@ -17,10 +17,11 @@ import torch
 from vssd_mm.arguments import positive_int
 from vssd_mm.analysis.erf import effective_receptive_field, erf_image
 from vssd_mm.analysis.model_builder import build_model
-from vssd_mm.compat import allow_mmengine_training_state, filter_known_warnings
+from vssd_mm.compat import filter_known_warnings
 from vssd_mm.demo_data.shapes import random_scene
 from vssd_mm.engine import exit_on_error, load_config
 from vssd_mm.engine.cli import add_common_arguments
+from vssd_mm.engine.evaluated_checkpoint import load_into
 from vssd_mm.engine.paths import check_file_to_write
 
 MEAN = np.array([123.675, 116.28, 103.53])
@@ -61,9 +62,8 @@ def main(argv=None):
     filter_known_warnings()
     model, _ = build_model(cfg)
     if args.checkpoint:
-        from mmengine.runner import load_checkpoint
-        with allow_mmengine_training_state():
-            load_checkpoint(model, args.checkpoint, map_location='cpu')
+        with exit_on_error():  # unreadable, or not fitting the config's model: one line
+            load_into(model, args.checkpoint, osp.basename(args.config))
     erf = effective_receptive_field(model.backbone, _images(args.images, args.num_images,
                                                             args.size))
     cv2.imwrite(args.out, erf_image(erf))

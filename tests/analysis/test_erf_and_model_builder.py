@@ -55,3 +55,28 @@ def test_build_model_leaves_the_default_scope_as_it_was():
     cls, scope = build_model(Config.fromfile(str(MICRO_CLS)))
     assert scope == 'mmpretrain' and type(cls).__name__ == 'ImageClassifier'
     assert current() == before
+
+
+def test_visualize_erf_loads_an_official_file_and_refuses_one_that_does_not_fit(tool, tmp_path):
+    # an official classification file (VSSD-Micro's key layout) is converted as tools/test.py
+    # does; a VSSD-Tiny file is one error line, never an ERF of random weights
+    torch.manual_seed(0)
+    fitting, other = tmp_path / 'vssd_micro.pth', tmp_path / 'vssd_tiny.pth'
+    for path, arch in ((fitting, 'micro'), (other, 'tiny')):
+        weights = {k: v for k, v in VSSD(arch, out_indices=(3,)).state_dict().items()
+                   if not k.startswith('outnorm')}
+        head = dict(embed=VSSD(arch).num_features[-1])
+        weights.update({'norm.weight': torch.ones(head['embed']),
+                        'norm.bias': torch.zeros(head['embed']),
+                        'head.weight': torch.zeros(1000, head['embed']),
+                        'head.bias': torch.zeros(1000)})
+        torch.save(dict(model=weights), path)
+    out = tmp_path / 'erf.png'
+    proc = tool('visualize_erf.py', MICRO_CLS, str(fitting), '--size', '64', '--num-images', '1',
+                '--out', out)
+    assert 'peak at' in proc.stdout and out.is_file()
+    refused = tool('visualize_erf.py', MICRO_CLS, str(other), '--size', '64', '--out',
+                   tmp_path / 'other.png', check=False)
+    errors = [line for line in refused.stderr.splitlines() if line.startswith('error:')]
+    assert refused.returncode != 0 and len(errors) == 1 and 'Traceback' not in refused.stderr
+    assert not (tmp_path / 'other.png').exists()

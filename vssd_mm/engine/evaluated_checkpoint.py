@@ -107,32 +107,49 @@ def runner_reads_once() -> Iterator[None]:
         CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
 
 
-def resolve_test_checkpoint(cfg: Config, checkpoint: str, model, state_key: Optional[str] = None,
-                            config_name: str = 'the config', model_cfg=None) -> str:
-    """What the Runner loads for ``checkpoint`` (see the module docstring). Raises, before
-    anything is written, when the file is missing (``ToolError``), cannot be downloaded or read,
-    or does not fit the config's model (naming what it is and which config it fits).
-    ``state_key`` picks the entry of an official classification file (default 'model', as the
-    release's ``--eval`` reads). ``model``: the built model to fit (the one inside a TTA
-    wrapper); ``model_cfg``, its config, is not read any more (accepted for callers)."""
+def _read_fitting(model, checkpoint: str, state_key: Optional[str], config_name: str):
+    """(local path, the checkpoint as ``model`` loads it, whether it was an official
+    classification file), the fit checked; (None, None, False) for schemes mmengine reads."""
     if state_key is not None and state_key not in OFFICIAL_STATE_KEYS:
         raise ToolError(f'--state-key must be one of {OFFICIAL_STATE_KEYS}')
     path = local_file(checkpoint, 'pass your copy as CHECKPOINT')
     if path is None:  # open-mmlab://, s3://, ...: mmengine's loaders
-        return checkpoint
+        return None, None, False
     ckpt = read_training_checkpoint(path)
     official = is_vssd_classifier(model) and is_official_classification_checkpoint(ckpt)
     if state_key is not None and not official:
         raise ToolError(f'--state-key applies to official VSSD classification '
                         f'checkpoints evaluated with an mmpretrain VSSD config; {checkpoint} '
                         'is loaded as it is')
-    if not official:
-        check_fits_once(model, ckpt, path, config_name)
-        return path
-    state_key = state_key or 'model'
-    converted = convert_official_classifier(ckpt, path, state_key)
-    del ckpt  # the other entry and the training state are not needed any longer
-    check_fits(model, converted, path, config_name)
-    dst = write_converted(converted, path, cfg.work_dir, state_key)
-    _handed_over[_identity(dst)] = converted  # what the Runner loads: not read again
-    return dst
+    if official:  # the other entry and the training state are not kept
+        ckpt = convert_official_classifier(ckpt, path, state_key or 'model')
+    check_fits(model, ckpt, path, config_name)
+    return path, ckpt, official
+
+
+def resolve_test_checkpoint(cfg: Config, checkpoint: str, model, state_key: Optional[str] = None,
+                            config_name: str = 'the config') -> str:
+    """What the Runner loads for ``checkpoint`` (see the module docstring). Raises, before
+    anything is written, when the file is missing (``ToolError``), cannot be downloaded or read,
+    or does not fit the config's model (naming what it is and which config it fits).
+    ``state_key`` picks the entry of an official classification file (default 'model', as the
+    release's ``--eval`` reads). ``model``: the built model to fit (the one inside a TTA
+    wrapper)."""
+    path, ckpt, official = _read_fitting(model, checkpoint, state_key, config_name)
+    if path is None:
+        return checkpoint
+    if official:
+        path = write_converted(ckpt, path, cfg.work_dir, state_key or 'model')
+    _handed_over[_identity(path)] = ckpt  # what the Runner loads: not read again
+    return path
+
+
+def load_into(model, checkpoint: str, config_name: str = 'the config') -> None:
+    """Load ``checkpoint`` (a local file or an http(s) URL; official or mmengine) into a model a
+    tool built itself (export, ERF): the checks and conversion of ``resolve_test_checkpoint``,
+    the file read once and nothing written."""
+    from ..models.checkpoints import state_dict_of
+    path, ckpt, _ = _read_fitting(model, checkpoint, None, config_name)
+    if path is None:
+        raise ToolError(f'{checkpoint}: give a local checkpoint file or an http(s) URL')
+    model.load_state_dict(state_dict_of(ckpt), strict=False)  # the fit was checked

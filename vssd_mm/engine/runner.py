@@ -180,7 +180,6 @@ def _prepare_test(cfg: Config, config_path: str, checkpoint: str, *, work_dir, t
     check_datasets(cfg, ['test_dataloader'])
     if data_check:
         _check_data(cfg, config_path, ['test'])
-    model_cfg = cfg.model  # before --tta wraps it
     model = build_model_checked(cfg)
     check_mmcv_cuda_ops(model)
     if tta:
@@ -190,8 +189,7 @@ def _prepare_test(cfg: Config, config_path: str, checkpoint: str, *, work_dir, t
     if show or show_dir:
         enable_visualization(cfg, show, show_dir, wait_time)
     # last of the checks: it may download, and builds the model once to compare
-    cfg.load_from = resolve_test_checkpoint(cfg, checkpoint, model, state_key, config_path,
-                                            model_cfg)
+    cfg.load_from = resolve_test_checkpoint(cfg, checkpoint, model, state_key, config_path)
     return cfg
 
 
