@@ -9,10 +9,14 @@
   rest of the process: training goes on, with the same numbers. In a multi-rank job (an
   initialised default process group) the first such call is decided by all ranks together
   (agreement.py): a failure on any rank makes every rank use the reference.
+- Inputs the kernels cannot serve (``launch.unserved``: offsets past int32, grids past CUDA's
+  limits, d_state / headdim past the measured tiles) are found before any launch: auto mode runs
+  that call on the reference (one warning per kind of reason; the kernels stay on for the next
+  call), 'triton' stops with NCSSDKernelError. ``fallbacks()`` reports both kinds of fallback.
 """
 import os
 import warnings
-from typing import Callable, Optional, Tuple, TypeVar
+from typing import Callable, Dict, List, Optional, Tuple, TypeVar
 
 import torch
 
@@ -27,10 +31,21 @@ SWITCH = (f'{BACKEND_ENV}=torch in the environment, or nc_ssd_backend="torch" in
 
 
 class NCSSDKernelError(RuntimeError):
-    """The Triton kernels failed where the caller asked for them explicitly."""
+    """The Triton kernels failed, or cannot serve the inputs, where the caller asked for them
+    explicitly."""
+
+
+class KernelsCannotServe(Exception):
+    """Raised before any launch for inputs the kernels cannot serve (``launch.unserved``):
+    ``kind`` names the kind of reason, ``reason`` says it in words."""
+
+    def __init__(self, kind: str, reason: str):
+        super().__init__(reason)
+        self.kind, self.reason = kind, reason
 
 
 _given_up: Optional[str] = None  # why auto mode stopped using the kernels in this process
+_routed: Dict[str, List] = {}  # kind -> [calls, first reason]: auto mode's per-call routings
 
 
 def triton_available() -> bool:
@@ -177,7 +192,9 @@ def kernels_or_reference(kernels: Callable[[], Result], reference: Callable[[], 
                          device: torch.device, strict: bool) -> Result:
     """``kernels()``; where they fail to compile or launch (``is_kernel_failure``):
     ``kernel_failure`` (strict: NCSSDKernelError; else one warning), then ``reference()``. The
-    first call of a multi-rank job in auto mode runs the kernels, then ``agree``s."""
+    first call of a multi-rank job in auto mode runs the kernels, then ``agree``s. Inputs the
+    kernels cannot serve run ``reference()`` for this call (``not_served``)."""
+    kernels = _served_or_routed(kernels, reference, strict)
     if not strict and agreement.pending():
         try:
             result, failure = kernels(), None
@@ -195,8 +212,44 @@ def kernels_or_reference(kernels: Callable[[], Result], reference: Callable[[], 
     return reference()
 
 
+def _served_or_routed(kernels: Callable[[], Result], reference: Callable[[], Result],
+                      strict: bool) -> Callable[[], Result]:
+    def run():
+        try:
+            return kernels()
+        except KernelsCannotServe as err:
+            not_served(err, strict)
+        return reference()
+    return run
+
+
+def not_served(err: KernelsCannotServe, strict: bool) -> None:
+    """Inputs the kernels cannot serve: strict -> one-line NCSSDKernelError; else count the call
+    (one warning per kind of reason) and let the reference serve it."""
+    if strict:
+        raise NCSSDKernelError(f'nc_ssd: the Triton kernels cannot serve these inputs: '
+                               f'{err.reason}. backend="auto" runs such calls on the PyTorch '
+                               f'reference; or {SWITCH}.') from None
+    entry = _routed.setdefault(err.kind, [0, err.reason])
+    entry[0] += 1
+    if entry[0] == 1:
+        warnings.warn(f'nc_ssd: {err.reason}; this call runs the PyTorch reference (same results, '
+                      f'slower), as will later calls for this kind of reason ({err.kind}), '
+                      f'without another warning.', RuntimeWarning, stacklevel=5)
+
+
+def fallbacks() -> Dict[str, object]:
+    """What auto mode ran on the reference instead of the kernels in this process:
+    ``given_up`` (why it stopped using them, or None) and ``routed`` (kind of reason ->
+    (calls, the first reason)) for the calls they could not serve."""
+    return dict(given_up=_given_up,
+                routed={kind: (calls, reason) for kind, (calls, reason) in _routed.items()})
+
+
 def reset() -> None:
-    """Forget an earlier give-up (tests; a process that changed its environment)."""
+    """Forget an earlier give-up and the counted routings (tests; a process that changed its
+    environment)."""
     global _given_up
     _given_up = None
+    _routed.clear()
     agreement.reset()

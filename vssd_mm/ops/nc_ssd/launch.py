@@ -8,9 +8,14 @@ without a GPU, take them from, so the check cannot drift from what runs.
 The launch settings were timed on an H100 (``benchmarks/tune_kernels.py``) among those the
 compiler's own report passes (``benchmarks/check_kernels.py``: no register spills, at least two
 resident blocks or eight warps per SM on sm_80/86/89/90).
+
+``unserved`` says, from the launches themselves, which inputs the kernels cannot serve (offsets
+past int32, grids past the hardware's limits, tiles larger than the settings were measured for);
+``device_guard`` is what the launches run under.
 """
+import contextlib
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import ContextManager, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import triton
@@ -66,14 +71,39 @@ def block(size: int) -> int:
     return max(16, triton.next_power_of_2(size))
 
 
+def tf32_allowed() -> bool:
+    """Whether torch's switch lets float32 CUDA matmuls use TF32.
+
+    Read through ``torch.backends.cuda.matmul.fp32_precision``, whose getter resolves 'none' to
+    the parent setting (``torch.backends.fp32_precision``) and reflects the legacy setters
+    (``matmul.allow_tf32 = ...``, ``torch.set_float32_matmul_precision``), which write it too.
+    The legacy getter ``allow_tf32`` raises once the new API has set a value the legacy state does
+    not match, so it is read only on a torch without the new API."""
+    matmul = torch.backends.cuda.matmul
+    try:
+        precision = matmul.fp32_precision
+    except AttributeError:  # torch before the fp32_precision API
+        return bool(matmul.allow_tf32)
+    return precision == 'tf32'
+
+
 def dot_precision(dtype: torch.dtype) -> str:
     """The dots' input precision. Tiles are upcast to fp32 on load; for half inputs TF32 keeps
-    their 10 (7) mantissa bits (only the products w x are rounded to TF32). fp32 inputs follow torch's TF32 switch, as torch.matmul
-    would: TF32 when allowed, else 3xTF32 (hi/lo split, fp32 accuracy on tensor cores, where
-    'ieee' FMA dots spill registers at every useful tile size)."""
-    if dtype == torch.float32 and not torch.backends.cuda.matmul.allow_tf32:
+    their 10 (7) mantissa bits (only the products w x are rounded to TF32). fp32 inputs follow
+    torch's TF32 switch (``tf32_allowed``), as torch.matmul would: TF32 when allowed, else 3xTF32
+    (hi/lo split, fp32 accuracy on tensor cores, where 'ieee' FMA dots spill registers at every
+    useful tile size)."""
+    if dtype == torch.float32 and not tf32_allowed():
         return 'tf32x3'
     return 'tf32'
+
+
+def device_guard(device: torch.device) -> ContextManager:
+    """What the launches for tensors on ``device`` run under. Triton launches on the current
+    stream of the current CUDA device; the guard makes the tensors' device current, so they run
+    on that device and its current stream (a model on cuda:1 while the current device is 0 works).
+    A null context for the interpreter's CPU tensors."""
+    return torch.cuda.device(device) if device.type == 'cuda' else contextlib.nullcontext()
 
 
 def num_splits(batch_heads: int, tiles: int, device: torch.device) -> int:
@@ -139,16 +169,22 @@ def kv_reduce_launch(keys: torch.Tensor, values: torch.Tensor, weights: Optional
     return launch, partial
 
 
+def _skip_weights(D: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    # the kernels read D[h] at D + h: a strided or expanded D (a view) becomes its own (heads,)
+    return None if D is None else D.to(torch.float32).contiguous()
+
+
 def apply_launch(C: torch.Tensor, kv: torch.Tensor, x: torch.Tensor,
                  D: Optional[torch.Tensor]) -> Tuple[Launch, torch.Tensor]:
     """The launch computing y = C KV_h + D_h x, and y: (batch, L, heads, P) like x, contiguous.
 
     Args:
         C: (batch, L, G, N); kv: (batch, heads, N, P) float32; x: (batch, L, heads, P);
-        D: (heads,) float32 or None.
+        D: (heads,) or None, any strides (read as a contiguous float32 copy where it is not one).
     """
     batch, length, heads, headdim = x.shape
     groups, dstate = C.shape[2], C.shape[3]
+    D = _skip_weights(D)
     settings = launch_settings('apply', dstate, headdim, x.dtype)
     y = torch.empty_like(x, memory_format=torch.contiguous_format)
     launch = Launch(
@@ -172,6 +208,7 @@ def backward_launches(x, w, B, C, D, dy, kv, dkv) -> Tuple[List[Launch], Dict[st
     """
     batch, length, heads, headdim = x.shape
     groups, dstate = B.shape[2], B.shape[3]
+    D = _skip_weights(D)
     blocks = dict(BLOCK_N=block(dstate), BLOCK_P=block(headdim), PRECISION=dot_precision(x.dtype))
     out = {name: torch.empty_like(t, memory_format=torch.contiguous_format)
            for name, t in (('dx', x), ('dw', w), ('dB', B), ('dC', C))}
@@ -197,3 +234,49 @@ def backward_launches(x, w, B, C, D, dy, kv, dkv) -> Tuple[List[Launch], Dict[st
              *values.stride(), *w_strides, *state.stride(), *grad.stride()),
             dict(HAS_W=weights is not None, BLOCK_L=settings.block_l, **blocks), settings))
     return launches, out
+
+
+# Element offsets in the kernels are int32 sums of int32 products (program ids times strides):
+# the largest one must stay below 2^31, or addresses wrap.
+MAX_OFFSET = 2**31 - 1
+# CUDA's limits on a grid's dimensions x, y, z (programs)
+MAX_GRID = (2**31 - 1, 65535, 65535)
+# The padded N / P tile the SETTINGS were measured at (VSSD's d_state and headdim of 48 or 64):
+# smaller tiles need fewer registers; larger ones might spill or exceed shared memory untried.
+TUNED_TILE = 64
+
+
+def largest_offset(sizes: Sequence[int], strides: Sequence[int]) -> int:
+    """The largest element offset into a tensor of ``sizes`` and ``strides``: sum of
+    (size - 1) * stride over its dimensions, 0 for an empty tensor."""
+    if any(size == 0 for size in sizes):
+        return 0
+    return sum((size - 1) * abs(stride) for size, stride in zip(sizes, strides))
+
+
+def unserved(launches: Sequence[Launch]) -> Optional[Tuple[str, str]]:
+    """Why the kernels cannot run ``launches`` as measured and correct, as (kind, reason), or
+    None when they can. Kinds: 'tile' (d_state or headdim past 64, a tile the settings were not
+    measured at), 'offset' (an operand or output whose largest element offset reaches 2^31) and
+    'grid' (a grid past CUDA's limits, e.g. bwd_bc's L-tiles at ~1M tokens). Read off the
+    launches themselves: their constexprs, every tensor argument and their grids."""
+    for launch in launches:
+        tiles = launch.constexprs['BLOCK_N'], launch.constexprs['BLOCK_P']
+        if max(tiles) > TUNED_TILE:
+            return 'tile', (f'd_state and headdim pad to {tiles[0]} x {tiles[1]} tiles; the '
+                            f'launch settings were measured for d_state and headdim up to '
+                            f'{TUNED_TILE}')
+    for launch in launches:
+        for arg in launch.args:
+            if isinstance(arg, torch.Tensor):
+                offset = largest_offset(arg.shape, arg.stride())
+                if offset > MAX_OFFSET:
+                    return 'offset', (f'{launch.name} addresses an operand of shape '
+                                      f'{tuple(arg.shape)} and strides {arg.stride()} up to '
+                                      f'element {offset:,}, past the kernels\' int32 offsets '
+                                      f'(below 2^31)')
+        for dim, (size, limit) in enumerate(zip(launch.grid, MAX_GRID)):
+            if size > limit:
+                return 'grid', (f'{launch.name}\'s grid {launch.grid} passes CUDA\'s limit of '
+                                f'{limit:,} programs in dimension {dim}')
+    return None
