@@ -243,3 +243,34 @@ def test_the_merge_creates_no_tensor_larger_than_its_result():
                                     data_samples=[[s] for s in samples]))[0].pred_instances
     assert merged.masks.shape == (10, 64, 96)
     assert mode.largest == 10 * 64 * 96  # bytes: the bool result
+
+
+@pytest.mark.parametrize('as_list', [False, True])
+def test_views_reach_the_detector_as_mmengines_test_step_splits_them(as_list):
+    """test_step predicts view by view itself (to crop each view's masks at once): the detector
+    gets the same batches, in the same order, and the merge is the same as through mmengine's
+    BaseTTAModel.test_step."""
+    from mmengine.model import BaseTTAModel
+
+    class Recorder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def test_step(self, data):
+            self.seen.append(data)
+            return [_clone(s) for s in (data[0] if as_list else data['data_samples'])]
+
+    views = [_random_views(seed) for seed in (1, 2)]  # two images, six views each
+    samples = [[views[i][v] for i in range(2)] for v in range(len(_FLIPS))]  # [view][image]
+    data = ([samples] if as_list else
+            dict(inputs=[[f'image{i} view{v}' for i in range(2)] for v in range(len(_FLIPS))],
+                 data_samples=samples))
+    ours, theirs = Recorder(), Recorder()
+    by_ours = InstanceSegTTAModel(module=ours, tta_cfg=_tta().tta_cfg).test_step(data)
+    by_theirs = BaseTTAModel.test_step(InstanceSegTTAModel(module=theirs, tta_cfg=_tta().tta_cfg),
+                                       data)
+    assert ours.seen == theirs.seen and len(ours.seen) == len(_FLIPS)
+    for a, b in zip(by_ours, by_theirs):
+        for key in ('bboxes', 'scores', 'labels', 'masks'):
+            assert torch.equal(a.pred_instances[key], b.pred_instances[key])
