@@ -15,10 +15,12 @@ detector already pasted and thresholded (``mask_thr_binary``).
 
 Memory: a view's masks arrive as ``(N, H, W)`` bool at the original image size (mmdet's predict
 with ``rescale=True``). ``test_step`` cuts each mask to the smallest rectangle that holds its
-pixels as soon as its view is predicted, so across views only those rectangles are held (after
-mmdet's paste with ``mask_thr_binary=0.5`` a mask's pixels lie inside its box), never
-``views x N x H x W``; each kept instance is voted on the union rectangle of its voters' masks.
-The result is ``(K, H, W)`` bool, as a plain predict's.
+pixels as soon as its view is predicted, so across views only those rectangles are held, never
+``views x N x H x W``; each kept instance is voted on the union rectangle of its voters' masks
+(outside it no voter has a pixel), which gives exactly the full-size vote. The rectangles are
+found from the pixels, not the boxes: after mmdet's paste with ``mask_thr_binary=0.5`` a mask's
+pixels lie inside its box, with a lower threshold they reach beyond it. The result is
+``(K, H, W)`` bool, as a plain predict's.
 """
 from typing import List, NamedTuple, Optional, Tuple
 
