@@ -263,7 +263,8 @@ def test_auto_routes_unservable_calls_to_the_reference_one_call_at_a_time(monkey
     assert log.names == ['kv_reduce', 'apply']             # at the limit: the kernels
     monkeypatch.setattr(launch, 'MAX_OFFSET', x_last - 1)
     with pytest.warns(RuntimeWarning, match=rf'up to element {x_last:,}, past the kernels\' '
-                                            r'int32 offsets .*this call runs the PyTorch reference'):
+                                            r'int32 offsets .*this call runs the PyTorch '
+                                            r'reference'):
         y, y_ref = _routed_call()
     assert torch.equal(y, y_ref) and log.names == ['kv_reduce', 'apply']
     with warnings.catch_warnings():

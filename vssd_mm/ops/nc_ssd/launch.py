@@ -268,7 +268,9 @@ def unserved(launches: Sequence[Launch]) -> Optional[Tuple[str, str]]:
                             f'{TUNED_TILE}')
     for launch in launches:
         for arg in launch.args:
-            if isinstance(arg, torch.Tensor):
+            # a tensor of at most 2^31 elements in storage cannot reach offset 2^31 (fast path)
+            if isinstance(arg, torch.Tensor) and arg.untyped_storage().nbytes() > (
+                    MAX_OFFSET + 1) * arg.element_size():
                 offset = largest_offset(arg.shape, arg.stride())
                 if offset > MAX_OFFSET:
                     return 'offset', (f'{launch.name} addresses an operand of shape '
