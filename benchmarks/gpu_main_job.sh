@@ -8,11 +8,15 @@
 #      stopped with one line after $BUILD_TIMEOUT s (default 480); MMCV_WHEEL=PATH installs a
 #      prebuilt wheel instead (the CPU dry run);
 #   3. tools/check_mmcv_cuda.py: CUDA version, archs, RoIAlign / NMS kernels of that build;
-#   4. benchmarks/main_job_speed.py --tasks mask_rcnn: VSSD-T (Triton and PyTorch NC-SSD) vs
-#      Swin-T, fp16 / bf16 AMP and fp32, 2 x 1344x800, with a profile of the fp16 VSSD step;
+#   4. benchmarks/main_job_speed.py --tasks mask_rcnn: VSSD-T (NC-SSD backend auto, i.e. the
+#      Triton kernels as a user runs them, and torch) vs Swin-T, fp16 / bf16 AMP and fp32,
+#      2 x 1344x800, with a profile of the fp16 VSSD step; its table's last column and its JSON
+#      say whether NC-SSD fell back to the PyTorch reference (a give-up, or calls the kernels
+#      cannot serve);
 #   5. the test path: demo data, tools/train.py (--amp on CUDA) for one short epoch, then
-#      tools/test.py with and without --tta on its checkpoint: seconds per image of each;
-#   6. benchmarks/main_job_speed.py --tasks upernet (2 x 512^2).
+#      tools/test.py with and without --tta on its checkpoint: seconds per image of each, and
+#      one line per process naming NC-SSD's fallback warnings in its log (or none);
+#   6. benchmarks/main_job_speed.py --tasks upernet (2 x 512^2), as 4.
 # Each step writes $OUT/<step>.txt and has a time limit (seconds, scaled by $LIMIT_SCALE), so one
 # hang cannot take the later steps' time. Arguments go to both main_job_speed.py calls.
 # $STEPS picks steps (default all: wheels mmcv_build mmcv_check mask_rcnn test_path upernet). All
@@ -87,15 +91,26 @@ fi
 want mmcv_check && step mmcv_check 30 "$PYTHON" tools/check_mmcv_cuda.py
 
 want mask_rcnn && step mask_rcnn 240 "$PYTHON" -m benchmarks.main_job_speed --tasks mask_rcnn \
-    --precisions fp16 bf16 fp32 --profile-steps 3 --out-dir "$OUT" "$@"
+    --precisions fp16 bf16 fp32 --backends auto torch --profile-steps 3 --out-dir "$OUT" "$@"
+
+nc_ssd_fallback() {  # nc_ssd_fallback NAME LOG: NC-SSD's fallback warnings (dispatch.py) in LOG
+    local lines
+    lines=$(grep -h 'nc_ssd: .*PyTorch reference' "$2" | sed -E 's/.*RuntimeWarning: //' \
+        | sort -u)
+    echo "NC-SSD fallback in $1: ${lines:-none}"
+}
+export -f nc_ssd_fallback
 
 test_path() {
     local config=configs/mmdet/demo/mask_rcnn_vssd_t_demo.py work=work_dirs/gpu_demo amp ckpt
     amp=$("$PYTHON" -c 'import torch; print("--amp" if torch.cuda.is_available() else "")')
     # shellcheck disable=SC2086  # TEST_PATH_OPTIONS: several KEY=VALUE words
-    "$PYTHON" tools/make_demo_data.py coco --out data/coco_demo &&
+    "$PYTHON" tools/make_demo_data.py coco --out data/coco_demo || return 1
+    mkdir -p "$work"
     "$PYTHON" tools/train.py "$config" --work-dir "$work" $amp \
-        --cfg-options train_cfg.max_epochs=1 ${TEST_PATH_OPTIONS:-} || return 1
+        --cfg-options train_cfg.max_epochs=1 ${TEST_PATH_OPTIONS:-} 2>&1 | tee "$work/train.log"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || return 1
+    nc_ssd_fallback "tools/train.py $amp" "$work/train.log"
     ckpt=$(cat "$work/last_checkpoint")
     for tta in "" --tta; do
         "$PYTHON" tools/test.py "$config" "$ckpt" --work-dir "$work" $tta \
@@ -104,11 +119,12 @@ test_path() {
         # mmengine's last test line: the metrics and the mean seconds per iteration (1 image)
         echo "tools/test.py ${tta:-(single scale)}: $(grep 'Epoch(test)' "$work/test$tta.log" \
             | tail -n 1 | sed -E 's/.*Epoch\(test\)//')"
+        nc_ssd_fallback "tools/test.py ${tta:-(single scale)}" "$work/test$tta.log"
     done
 }
 export -f test_path
 want test_path && step test_path 150 test_path
 want upernet && step upernet 150 "$PYTHON" -m benchmarks.main_job_speed --tasks upernet \
-    --precisions fp16 bf16 fp32 --profile-steps 3 --out-dir "$OUT" "$@"
+    --precisions fp16 bf16 fp32 --backends auto torch --profile-steps 3 --out-dir "$OUT" "$@"
 echo "main job: results in $OUT (exit status $status)"
 exit $status

@@ -2,10 +2,13 @@
 with VSSD-T against mmdet's / mmseg's Swin-T, in fp32, fp16 AMP and bf16 AMP (AmpOptimWrapper, as
 tools/train.py --amp), VSSD with each NC-SSD backend. Random init, synthetic batches with boxes,
 masks and label maps. Prints a table (images/s from the median of the last iterations, peak memory,
-finite losses), the VSSD/Swin ratios and, with --profile-steps, the kernels that take the time.
+finite losses, and for backend 'auto' whether NC-SSD fell back to the PyTorch reference: the
+process gave up the kernels, or calls they cannot serve ran the reference), the VSSD/Swin ratios
+and, with --profile-steps, the kernels that take the time. The JSON has the same per run, plus the
+process's fallbacks (``dispatch.fallbacks()``).
 
     python -m benchmarks.main_job_speed [--tasks mask_rcnn upernet] [--precisions fp32 fp16 bf16]
-        [--backends triton torch] [--iters 30 --timed 20] [--profile-steps 3] [--out-dir DIR]
+        [--backends triton torch auto] [--iters 30 --timed 20] [--profile-steps 3] [--out-dir DIR]
 """
 import argparse
 import json
@@ -19,7 +22,7 @@ from vssd_mm.allocator import reuse_large_blocks
 from vssd_mm.arguments import non_negative_int
 from vssd_mm.compat import filter_known_warnings
 
-from benchmarks.support.main_job import PRECISIONS, ratio_table, train_run
+from benchmarks.support.main_job import PRECISIONS, nc_ssd_fallbacks, ratio_table, train_run
 SHAPES = {'mask_rcnn': (800, 1344), 'upernet': (512, 512)}
 
 
@@ -35,8 +38,10 @@ def main(argv=None) -> int:
     parser.add_argument('--tasks', nargs='+', choices=sorted(SHAPES), default=sorted(SHAPES))
     parser.add_argument('--precisions', nargs='+', choices=list(PRECISIONS),
                         default=list(PRECISIONS))
-    parser.add_argument('--backends', nargs='+', choices=['triton', 'torch'],
-                        default=['triton', 'torch'], help='NC-SSD backends of the VSSD rows')
+    parser.add_argument('--backends', nargs='+', choices=['triton', 'torch', 'auto'],
+                        default=['triton', 'torch'],
+                        help='NC-SSD backends of the VSSD rows: auto (what a user runs) falls '
+                        'back to the reference where the kernels fail, and says so in the table')
     parser.add_argument('--batch-size', type=positive, default=2)
     parser.add_argument('--iters', type=positive, default=30, help='training iterations per row')
     parser.add_argument('--timed', type=positive, default=20,
@@ -63,7 +68,7 @@ def main(argv=None) -> int:
     shapes = {'mask_rcnn': tuple(args.det_shape), 'upernet': tuple(args.seg_shape)}
     runs, profiles = [], {}
     header = (f'{"task":9s} {"backbone":8s} {"prec":4s} {"NC-SSD":6s} {"img/s":>7s} '
-              f'{"ms/iter":>8s} {"peak MiB":>9s} {"finite":>6s} {"last loss":>9s}')
+              f'{"ms/iter":>8s} {"peak MiB":>9s} {"finite":>6s} {"last loss":>9s} fallback')
     print(header, flush=True)
     for task in args.tasks:
         for precision in args.precisions:
@@ -82,7 +87,8 @@ def main(argv=None) -> int:
                 finite = 'yes' if run.losses_finite else f'NO@{run.first_nonfinite}'
                 print(f'{task:9s} {backbone:8s} {precision:4s} {run.nc_ssd_backend:6s} '
                       f'{run.images_per_s:7.2f} {run.ms_per_iter:8.1f} '
-                      f'{run.peak_memory_mib:9.0f} {finite:>6s} {run.last_loss:9.3f}', flush=True)
+                      f'{run.peak_memory_mib:9.0f} {finite:>6s} {run.last_loss:9.3f} '
+                      f'{run.nc_ssd_fallback}', flush=True)
     print(f'\n{runs[0].device}; torch {torch.__version__}; batch {args.batch_size}; '
           f'median of the last {args.timed} of {args.iters} iterations')
     for line in ratio_table(runs):
@@ -91,8 +97,8 @@ def main(argv=None) -> int:
         print(f'\nprofile of {args.profile_steps} training steps, {name}:\n{table}')
     os.makedirs(args.out_dir, exist_ok=True)
     path = Path(args.out_dir) / f'main_job_{time.strftime("%Y%m%d_%H%M%S")}.json'
-    path.write_text(json.dumps(dict(runs=[r.as_dict() for r in runs], profiles=profiles),
-                               indent=1))
+    path.write_text(json.dumps(dict(runs=[r.as_dict() for r in runs], profiles=profiles,
+                                    nc_ssd_fallbacks=nc_ssd_fallbacks()), indent=1))
     print(f'written: {path}')
     return 0 if all(r.losses_finite for r in runs) else 1
 

@@ -2,8 +2,10 @@
 same model with mmdet's / mmseg's Swin-T, in fp32, fp16 AMP and bf16 AMP through mmengine's
 ``AmpOptimWrapper`` (what ``tools/train.py --amp`` runs), on synthetic batches with ground truth.
 
-Per run: images/s from the median of the last iterations, peak memory and whether every loss
-stayed finite; optionally a profile of a few steps (the kernels that take the time).
+Per run: images/s from the median of the last iterations, peak memory, whether every loss
+stayed finite and, for NC-SSD in auto mode, whether any of it ran on the PyTorch reference instead
+of the kernels (``nc_ssd_fallback``); optionally a profile of a few steps (the kernels that take
+the time).
 """
 import math
 import statistics
@@ -48,9 +50,34 @@ class TrainRun:
     first_nonfinite: Optional[int]  # iteration of the first NaN/Inf loss, None if none
     last_loss: float
     device: str
+    # auto mode: 'none', or what ran on the reference instead of the kernels (fallback_during);
+    # '-' where nothing could fall back (Swin; backend 'torch'; 'triton', where it is an error)
+    nc_ssd_fallback: str = '-'
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def nc_ssd_fallbacks() -> dict:
+    """This process's NC-SSD fallbacks so far (``dispatch.fallbacks()``): the give-up reason and
+    the per-call routings to the reference by kind of reason."""
+    from vssd_mm.ops.nc_ssd import dispatch
+    return dispatch.fallbacks()
+
+
+def fallback_during(before: dict, after: dict) -> str:
+    """What an auto-mode run ran on the PyTorch reference instead of the kernels, from
+    ``nc_ssd_fallbacks()`` before and after it: 'none', or '; '-joined parts 'gave up: REASON'
+    (also where an earlier run gave up: the rest of the process runs the reference) and
+    'routed KIND xCALLS: REASON' for the calls the kernels could not serve."""
+    parts = []
+    if after['given_up'] is not None:
+        parts.append(f'gave up: {after["given_up"]}')
+    for kind, (calls, reason) in after['routed'].items():
+        calls -= before['routed'].get(kind, (0, None))[0]
+        if calls:
+            parts.append(f'routed {kind} x{calls}: {reason}')
+    return '; '.join(parts) or 'none'
 
 
 def load_task_config(task: str, backbone: str, nc_ssd_backend: str = 'auto') -> Config:
@@ -82,7 +109,9 @@ def train_run(task: str, backbone: str, precision: str, shape: Tuple[int, int],
     synthetic batch of ``batch_size`` images of ``shape`` (H, W) and time the last ``timed``.
 
     Returns the run and, with ``profile_steps`` > 0, a table of the kernels that took the time in
-    that many further steps (torch.profiler; CUDA kernels on a GPU, operators on the CPU).
+    that many further steps (torch.profiler; CUDA kernels on a GPU, operators on the CPU). With
+    ``nc_ssd_backend='auto'`` the run records any NC-SSD fallback of its steps, profiled ones
+    included (``nc_ssd_fallback``).
     """
     from mmengine.model import revert_sync_batchnorm
     if precision not in PRECISIONS:
@@ -100,6 +129,7 @@ def train_run(task: str, backbone: str, precision: str, shape: Tuple[int, int],
         torch.cuda.empty_cache()  # what earlier runs in this process left cached
         torch.cuda.reset_peak_memory_stats(dev)
     seconds, first_nonfinite, loss = [], None, float('nan')
+    fallbacks_before = nc_ssd_fallbacks()
     for step in range(iterations):
         start = time.perf_counter()
         log_vars = model.train_step(data, optim)
@@ -113,12 +143,14 @@ def train_run(task: str, backbone: str, precision: str, shape: Tuple[int, int],
             first_nonfinite = step
     median = statistics.median(seconds[-timed:])
     peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == 'cuda' else float('nan')
-    run = TrainRun(task, backbone, precision,
-                   nc_ssd_backend if backbone.startswith('VSSD') else '-', batch_size, *shape,
-                   iterations, batch_size / median, median * 1e3, peak, first_nonfinite is None,
-                   first_nonfinite, loss,
-                   torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'CPU')
     profile = _profile(model, optim, data, dev, profile_steps) if profile_steps else None
+    vssd = backbone.startswith('VSSD')
+    fallback = (fallback_during(fallbacks_before, nc_ssd_fallbacks())
+                if vssd and nc_ssd_backend == 'auto' else '-')
+    run = TrainRun(task, backbone, precision, nc_ssd_backend if vssd else '-', batch_size,
+                   *shape, iterations, batch_size / median, median * 1e3, peak,
+                   first_nonfinite is None, first_nonfinite, loss,
+                   torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'CPU', fallback)
     return run, profile
 
 
@@ -145,7 +177,8 @@ def _profile(model, optim, data, dev: torch.device, steps: int, top: int = 15) -
 
 def ratio_table(runs: Sequence[TrainRun]) -> List[str]:
     """One line per VSSD run: its step time and peak memory relative to Swin-T's run of the same
-    task and precision (the goals: time <= 1.2x, memory <= 1.0x)."""
+    task and precision (the goals: time <= 1.2x, memory <= 1.0x), flagged where NC-SSD fell back
+    to the reference during the run."""
     swin = {(r.task, r.precision): r for r in runs if r.backbone == 'Swin-T'}
     lines = []
     for r in runs:
@@ -154,6 +187,7 @@ def ratio_table(runs: Sequence[TrainRun]) -> List[str]:
             continue
         memory = (f'{r.peak_memory_mib / ref.peak_memory_mib:.2f}x'
                   if math.isfinite(r.peak_memory_mib) else 'not measured (CPU)')
+        flag = '' if r.nc_ssd_fallback in ('-', 'none') else ' (NC-SSD fell back, see above)'
         lines.append(f'{r.task:9s} {r.precision:4s} NC-SSD {r.nc_ssd_backend:6s}: step time '
-                     f'{r.ms_per_iter / ref.ms_per_iter:.2f}x Swin-T, peak memory {memory}')
+                     f'{r.ms_per_iter / ref.ms_per_iter:.2f}x Swin-T, peak memory {memory}{flag}')
     return lines
