@@ -110,7 +110,7 @@ test_path() {
     "$PYTHON" tools/train.py "$config" --work-dir "$work" $amp \
         --cfg-options train_cfg.max_epochs=1 ${TEST_PATH_OPTIONS:-} 2>&1 | tee "$work/train.log"
     [ "${PIPESTATUS[0]}" -eq 0 ] || return 1
-    nc_ssd_fallback "tools/train.py $amp" "$work/train.log"
+    nc_ssd_fallback "tools/train.py${amp:+ $amp}" "$work/train.log"
     ckpt=$(cat "$work/last_checkpoint")
     for tta in "" --tta; do
         "$PYTHON" tools/test.py "$config" "$ckpt" --work-dir "$work" $tta \
