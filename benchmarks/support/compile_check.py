@@ -113,13 +113,15 @@ def _contiguous_operands(shape, tokens: int, dtype: torch.dtype):
 def vssd_launches(dtypes: Sequence[str] = tuple(DTYPES)) -> Iterator[Tuple[str, object]]:
     """(dtype name, Launch) for every launch NC-SSD makes in VSSD's variants, forward and backward,
     with and without D, fp32 with 3xTF32 and TF32 dots."""
-    from vssd_mm.ops.nc_ssd.launch import apply_launch, backward_launches, kv_reduce_launch
-    tf32 = torch.backends.cuda.matmul.allow_tf32
-    try:
-        for dtype_name in dtypes:
-            dtype = DTYPES[dtype_name]
-            for allow_tf32 in ((False, True) if dtype == torch.float32 else (tf32,)):
-                torch.backends.cuda.matmul.allow_tf32 = allow_tf32
+    from vssd_mm.ops.nc_ssd.launch import (apply_launch, backward_launches, kv_reduce_launch,
+                                           tf32_allowed)
+
+    from .tuning import tf32
+    current = tf32_allowed()
+    for dtype_name in dtypes:
+        dtype = DTYPES[dtype_name]
+        for allow_tf32 in ((False, True) if dtype == torch.float32 else (current,)):
+            with tf32(allow_tf32):
                 for arch in ARCH_SETTINGS:
                     for shape in nc_ssd_shapes(arch):
                         for tokens in TOKENS:
@@ -134,8 +136,6 @@ def vssd_launches(dtypes: Sequence[str] = tuple(DTYPES)) -> Iterator[Tuple[str, 
                                                                dkv.sum(2))
                                     for launch in (fwd, app, bwd_reduce, *bwd):
                                         yield dtype_name, launch
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = tf32
 
 
 def _freeze(value):
@@ -260,7 +260,9 @@ def loaded_kernel_reports(device: str = 'cuda', tokens: int = 3136) -> List[Kern
     Needs CUDA but none of Triton's compiler internals (any Triton version).
     """
     from vssd_mm.ops.nc_ssd import kernels, nc_ssd
-    from vssd_mm.ops.nc_ssd.launch import SETTINGS, operand_class
+    from vssd_mm.ops.nc_ssd.launch import SETTINGS, operand_class, tf32_allowed
+
+    from .tuning import tf32
     if not torch.cuda.is_available():
         raise RuntimeError('loaded_kernel_reports needs a CUDA GPU')
     major, minor = torch.cuda.get_device_capability(device)
@@ -270,13 +272,12 @@ def loaded_kernel_reports(device: str = 'cuda', tokens: int = 3136) -> List[Kern
         capability, props.name, props.shared_memory_per_block_optin,
         props.shared_memory_per_multiprocessor, props.max_threads_per_multi_processor // 32, 32)
     shape = nc_ssd_shapes('tiny')[0]
-    tf32 = torch.backends.cuda.matmul.allow_tf32
+    current = tf32_allowed()
     reports: List[KernelReport] = []
     seen = set()
-    try:
-        for dtype_name, allow_tf32 in (('fp16', tf32), ('bf16', tf32), ('fp32', True),
-                                       ('fp32', False)):
-            torch.backends.cuda.matmul.allow_tf32 = allow_tf32
+    for dtype_name, allow_tf32 in (('fp16', current), ('bf16', current), ('fp32', True),
+                                   ('fp32', False)):
+        with tf32(allow_tf32):
             dtype = DTYPES[dtype_name]
             act = torch.randn(BATCH, tokens, shape.channels, device=device, dtype=dtype)
             inner, gn = shape.heads * shape.headdim, shape.ngroups * shape.dstate
@@ -307,6 +308,4 @@ def loaded_kernel_reports(device: str = 'cuda', tokens: int = 3136) -> List[Kern
                                                                  meta.num_warps)
                         report.resident_warps = report.resident_blocks * meta.num_warps
                         reports.append(report)
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = tf32
     return reports

@@ -45,12 +45,23 @@ def trying(kernel: str, operand_class: str, settings: LaunchSettings) -> Iterato
 
 @contextlib.contextmanager
 def tf32(enabled: bool) -> Iterator[None]:
-    saved = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = enabled
+    """Within: torch's TF32 switch for CUDA matmuls set to ``enabled`` (through its current API
+    where torch has it: the legacy ``allow_tf32`` read raises once that API was used)."""
+    matmul = torch.backends.cuda.matmul
+    if not hasattr(matmul, 'fp32_precision'):  # torch before the fp32_precision API
+        saved = matmul.allow_tf32
+        matmul.allow_tf32 = enabled
+        try:
+            yield
+        finally:
+            matmul.allow_tf32 = saved
+        return
+    saved = matmul.fp32_precision
+    matmul.fp32_precision = 'tf32' if enabled else 'ieee'
     try:
         yield
     finally:
-        torch.backends.cuda.matmul.allow_tf32 = saved
+        matmul.fp32_precision = saved
 
 
 def operands(batch: int, tokens: int, heads: int, dtype: torch.dtype,

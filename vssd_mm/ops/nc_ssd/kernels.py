@@ -11,7 +11,8 @@ Backward:  kv_reduce   dKV[b, h] = sum_l C_l^T dy_{l,h}               (same kern
 Computing dx, dB and dC in one kernel would read x and dy once instead of twice, but the three
 (N, P) fp32 operands it keeps live spill registers at every tile size (benchmarks/check_kernels.py).
 
-Every kernel reads its inputs through their strides (no ``.contiguous()`` copies) and computes in
+Every kernel reads x, B, C, w and dy through their strides (no ``.contiguous()`` copies; D, a
+(heads,) vector, comes as a contiguous float32 copy) and computes in
 float32: tiles are upcast on load and the dots run in TF32 for fp16/bf16 inputs and for fp32 inputs
 when torch allows TF32 matmuls, else in 3xTF32 ('tf32x3': three TF32 dots, fp32 accuracy; IEEE fp32
 FMA dots spill registers, launch.py). The op is memory-bound at VSSD's N, P <= 64, so fp32
@@ -24,7 +25,7 @@ import triton.language as tl
 
 # Scalars that vary with the input size (token count, its batch strides, split counts) and the
 # group count are not specialized on: one compiled kernel serves every image size, and the
-# ahead-of-time check (compile_check.py) sees every variant that can run.
+# ahead-of-time check (benchmarks/support/compile_check.py) sees every variant that can run.
 @triton.jit(do_not_specialize=['L', 'G', 'TILES_PER_SPLIT', 'swb'])
 def kv_reduce_kernel(
     K, V, W, OUT,
