@@ -63,14 +63,22 @@ def _reset_peak(device: torch.device) -> None:
             f.write('5')
 
 
-def _peak_mib(device: torch.device) -> float:
-    if device.type == 'cuda':
-        return torch.cuda.max_memory_allocated(device) / 2**20
+def process_status_mib(field: str) -> Optional[float]:
+    """A memory field of /proc/self/status ('VmRSS', 'VmHWM', ...) in MiB; None off Linux."""
     with contextlib.suppress(OSError):
         with open('/proc/self/status') as f:
             for line in f:
-                if line.startswith('VmHWM:'):
+                if line.startswith(f'{field}:'):
                     return int(line.split()[1]) / 1024  # kB
+    return None
+
+
+def _peak_mib(device: torch.device) -> float:
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    peak = process_status_mib('VmHWM')
+    if peak is not None:
+        return peak
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # bytes on macOS, KiB elsewhere
     return peak / (2**20 if sys.platform == 'darwin' else 1024)
 

@@ -22,7 +22,7 @@ from mmengine.structures import InstanceData
 from vssd_mm.allocator import _glibc_mallopt
 from vssd_mm.models.tta.instance_seg_tta import InstanceSegTTAModel, box_iou, unflip_boxes
 
-from .throughput import _peak_mib, _reset_peak
+from .throughput import _peak_mib, _reset_peak, process_status_mib
 
 FLIPS = (False, True)
 
@@ -131,12 +131,7 @@ class Row:
 def _resident_mib(device: torch.device) -> float:
     if device.type == 'cuda':
         return torch.cuda.memory_allocated(device) / 2**20
-    with contextlib.suppress(OSError):
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith('VmRSS:'):
-                    return int(line.split()[1]) / 1024
-    return 0.0
+    return process_status_mib('VmRSS') or 0.0
 
 
 _M_MMAP_THRESHOLD, _M_MMAP_MAX = -3, -4  # glibc's mallopt parameters (malloc.h)

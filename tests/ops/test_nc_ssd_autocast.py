@@ -83,14 +83,12 @@ def test_inductor_compiles_forward_and_backward_through_the_reference(groups):
         torch.testing.assert_close(got.grad, want.grad, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.usefixtures('kernels_as_for_cuda')
 def test_checkpointed_mixer_under_amp_trains_on_when_the_recompute_falls_back(monkeypatch):
     # a block checkpointed under autocast (VSSD(with_cp=True), --amp): the forward ran the kernels
     # (Triton's interpreter here), the recompute in the backward falls back to the reference;
     # the recompute must give the tensors the forward saved, same dtypes (before: the reference's
     # state came back in bf16 -> torch.utils.checkpoint.CheckpointError)
-    monkeypatch.delenv(dispatch.BACKEND_ENV, raising=False)
-    monkeypatch.setattr(dispatch, 'auto_runs_kernels', lambda x: True)  # as for CUDA tensors
-    dispatch.reset()
     torch.manual_seed(0)
     mixer = SSDMixer(dim=16, num_heads=2, d_state=16)
     tokens = torch.randn(2, 6 * 5, 16, requires_grad=True)
@@ -100,13 +98,10 @@ def test_checkpointed_mixer_under_amp_trains_on_when_the_recompute_falls_back(mo
     def broken(*args):
         raise RuntimeError('PTXAS error: a kernel that stopped compiling')
     monkeypatch.setattr(kernel_steps, 'kernel_forward', broken)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', RuntimeWarning)  # the one fallback warning
-            with torch.autocast('cpu', dtype=torch.bfloat16):
-                out.float().square().sum().backward()
-        assert dispatch._given_up is not None  # the recompute did fall back
-    finally:
-        dispatch.reset()
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)  # the one fallback warning
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            out.float().square().sum().backward()
+    assert dispatch._given_up is not None  # the recompute did fall back
     assert tokens.grad is not None and torch.isfinite(tokens.grad).all()
     assert all(p.grad is not None for p in mixer.parameters())

@@ -29,13 +29,7 @@ class Calls:
         raise self.error
 
 
-@pytest.fixture(autouse=True)
-def fresh_dispatch(monkeypatch):
-    monkeypatch.delenv(dispatch.BACKEND_ENV, raising=False)
-    monkeypatch.setattr(dispatch, 'auto_runs_kernels', lambda x: True)  # as for CUDA tensors
-    dispatch.reset()
-    yield
-    dispatch.reset()
+pytestmark = pytest.mark.usefixtures('kernels_as_for_cuda')
 
 
 def inputs(requires_grad=False):

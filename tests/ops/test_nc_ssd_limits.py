@@ -18,13 +18,7 @@ from vssd_mm.variants import nc_ssd_shapes
 from test_nc_ssd import RTOL, make_inputs
 
 
-@pytest.fixture(autouse=True)
-def fresh_dispatch(monkeypatch):
-    monkeypatch.delenv(dispatch.BACKEND_ENV, raising=False)
-    monkeypatch.setattr(dispatch, 'auto_runs_kernels', lambda x: True)  # as for CUDA tensors
-    dispatch.reset()
-    yield
-    dispatch.reset()
+pytestmark = pytest.mark.usefixtures('kernels_as_for_cuda')
 
 
 @pytest.fixture(autouse=True)
