@@ -60,6 +60,15 @@ def test_workers_are_seeded_exactly_as_mmengine_seeds_them(own_init):
     assert without_workers.worker_init_fn.func is not _init_worker
 
 
+def test_workers_of_a_forkserver_run():
+    # a forkserver's child has the forkserver as its parent, not this process: it watches this
+    # process instead (before: it took the other parent for this process's death and exited)
+    from vssd_mm.engine.checked_runner import CheckedRunner
+    loader = CheckedRunner.build_dataloader(_loader_cfg(multiprocessing_context='forkserver'),
+                                            seed=123)
+    assert [batch.shape for batch in loader] == [(2, 3), (2, 3)]
+
+
 # A dataset whose batches are mostly pickled (a string is not moved to shared memory as a tensor
 # is) and large: a few of them fill the worker's result pipe, as image batches do.
 _BIG_ITEMS = '''
@@ -90,6 +99,29 @@ def _session_processes(sid: int) -> list:
         if session == sid and state != 'Z':
             found.append((int(entry.name), ppid, state, cmdline))
     return found
+
+
+def test_a_worker_of_another_parent_ends_within_seconds_of_its_servers_death():
+    # the watchdog of a forkserver's worker: it runs while the serving process runs, and ends
+    # within WATCH_INTERVAL of its death (a process that is not its parent here)
+    server = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])
+    worker = subprocess.Popen(
+        [sys.executable, '-c', 'import time\n'
+         'from vssd_mm.engine.worker_lifetime import die_with_parent\n'
+         f'die_with_parent({server.pid}); print("watching", flush=True); time.sleep(120)'],
+        cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert worker.stdout.readline().strip() == 'watching'
+        time.sleep(1.5)
+        assert worker.poll() is None  # the server still runs
+        server.kill()
+        server.wait()
+        assert worker.wait(timeout=5) == 1
+    finally:
+        for proc in (server, worker):
+            proc.kill()
+            proc.wait()
+        worker.stdout.close()
 
 
 @linux_only

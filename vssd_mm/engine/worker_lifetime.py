@@ -2,9 +2,11 @@
 
 A killed training (``kill -9``, the OOM killer) otherwise leaves its DataLoader workers behind:
 PyTorch's worker notices that its parent is gone and leaves its loop, but then blocks at exit
-joining its result queue's feeder thread on a pipe nobody reads. On Linux each worker asks the
-kernel (``prctl(PR_SET_PDEATHSIG, SIGKILL)``) to be killed when its parent dies; elsewhere this is
-a no-op and PyTorch's own watchdog is all there is.
+joining its result queue's feeder thread on a pipe nobody reads. A worker the serving process
+started itself (the 'fork' and 'spawn' start methods) asks the Linux kernel
+(``prctl(PR_SET_PDEATHSIG, SIGKILL)``) to be killed when its parent dies. A worker started by
+another process (a 'forkserver'), or on another system, runs a watchdog thread instead that ends
+it within a second of the serving process's death.
 
 ``PR_SET_PDEATHSIG`` fires when the *thread* that started the worker ends, so the loader must be
 iterated by a thread that lives as long as the run (mmengine's loops run in the main thread).
@@ -13,26 +15,50 @@ import ctypes
 import os
 import signal
 import sys
+import threading
+import time
 from functools import partial
 from typing import Callable, Optional
 
 from torch.utils.data import DataLoader
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+WATCH_INTERVAL = 1.0  # seconds between the watchdog's looks at the serving process
 
 
 def die_with_parent(parent_pid: int) -> None:
-    """In a freshly started child of ``parent_pid``: have the kernel SIGKILL this process when
-    its parent dies; if the parent already died (before the request took effect: the child now
-    has another parent), end this process at once. No-op on non-Linux systems."""
-    if not sys.platform.startswith('linux'):
+    """In a worker of the process ``parent_pid``: end this process when that one dies. Its own
+    child on Linux: the kernel SIGKILLs it (and if the parent died before the request took
+    effect, it ends at once); otherwise (a forkserver's child, other systems): a daemon thread
+    checks every ``WATCH_INTERVAL`` seconds that ``parent_pid`` still runs."""
+    if sys.platform.startswith('linux') and os.getppid() == parent_pid:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f'prctl(PR_SET_PDEATHSIG): {os.strerror(err)}')
+        if os.getppid() != parent_pid:
+            os._exit(1)  # not sys.exit: Python's exit would join the queue threads this avoids
         return
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f'prctl(PR_SET_PDEATHSIG): {os.strerror(err)}')
-    if os.getppid() != parent_pid:
-        os._exit(1)  # not sys.exit: Python's exit would join the queue threads this avoids
+    if not _alive(parent_pid):
+        os._exit(1)
+    threading.Thread(target=_watch, args=(parent_pid,), daemon=True,
+                     name='vssd_mm: end with the serving process').start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _watch(parent_pid: int) -> None:
+    while _alive(parent_pid):
+        time.sleep(WATCH_INTERVAL)
+    os._exit(1)
 
 
 def _init_worker(worker_id: int, parent_pid: int, chained: Optional[Callable]) -> None:
