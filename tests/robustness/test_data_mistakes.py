@@ -290,3 +290,25 @@ def test_a_head_too_small_for_the_test_set_stops_the_tool_process(workspace):
         'metainfo.classes); set the heads\' num_classes to the dataset\'s class count: '
         '--cfg-options model.roi_head.mask_head.num_classes=3'], proc.stderr[-3000:]
     assert 'Traceback' not in proc.stderr and not (workspace / 'work').exists()
+
+
+@pytest.mark.parametrize('given', ['list', 'file'])
+def test_the_class_count_is_the_one_mmpretrain_builds_from_a_classes_argument(tmp_path, given):
+    """mmpretrain's ``classes=`` (names, or a file of them) overrides the dataset type's own
+    classes: a 10-class ImageNet config is a 10-class dataset, as mmpretrain builds it, and a
+    10-output head fits it (before: refused as an ImageNet of 1000 classes)."""
+    import vssd_mm  # noqa: F401
+    from mmpretrain.registry import DATASETS
+
+    from vssd_mm.engine.data_check.num_classes import dataset_classes, too_few_outputs
+    names = [f'class_{i}' for i in range(10)]
+    classes = names
+    if given == 'file':
+        classes = str(tmp_path / 'classes.txt')
+        (tmp_path / 'classes.txt').write_text('\n'.join(names) + '\n')
+    cfg = dict(type='ImageNet', data_root=str(tmp_path), classes=classes, lazy_init=True)
+    built = DATASETS.build(dict(cfg))
+    assert dataset_classes(cfg, 'mmpretrain')[0] == len(built.metainfo['classes']) == 10
+    assert too_few_outputs(dict(head=dict(num_classes=10)), cfg, 'mmpretrain', 'train') is None
+    assert 'has 10 classes' in too_few_outputs(dict(head=dict(num_classes=9)), cfg, 'mmpretrain',
+                                               'train')

@@ -42,14 +42,28 @@ def _annotation_labels(ann_file: str) -> int:
     return largest + 1
 
 
+def _classes_argument(classes) -> Optional[Tuple[int, str]]:
+    """mmpretrain's ``classes=`` (a list of names, or a file of them, one a line), read as its
+    ``BaseDataset`` reads it; None where the file is not there to read."""
+    if isinstance(classes, (list, tuple)):
+        return len(classes), 'its classes argument'
+    if isinstance(classes, str) and osp.isfile(osp.expanduser(classes)):
+        from mmengine import list_from_file
+        return len(list_from_file(osp.expanduser(classes))), f'the class names in {classes}'
+    return None
+
+
 def dataset_classes(dataset_cfg: dict, scope: Optional[str]) -> Optional[Tuple[int, str]]:
     """(number of classes, where the number comes from) of a dataset config as its library
-    reads it: ``metainfo.classes``, else the dataset type's own classes (COCO's 80, ADE20K's
+    reads it: ``metainfo.classes``, else mmpretrain's ``classes`` argument, else the dataset
+    type's own classes (COCO's 80, ADE20K's
     150, ImageNet's 1000), else for mmpretrain the class folders or the annotation list's
     labels; None when it cannot be told without building the dataset."""
     classes = (dataset_cfg.get('metainfo') or {}).get('classes')
     if classes:
         return len(classes), 'its metainfo.classes'
+    if scope == 'mmpretrain' and dataset_cfg.get('classes') is not None:
+        return _classes_argument(dataset_cfg['classes'])
     kind = dataset_cfg.get('type')
     if isinstance(kind, str) and scope in HEADS:
         kind = importlib.import_module(f'{scope}.registry').DATASETS.get(kind)
