@@ -119,3 +119,16 @@ def file_server(tmp_path, monkeypatch):
             stopped.append(True)
     yield folder, f'http://127.0.0.1:{server.server_address[1]}', stop
     stop()
+
+
+@pytest.fixture
+def kernels_as_for_cuda(monkeypatch):
+    """The NC-SSD op's auto mode picks the kernels for any tensor (on CPU: Triton's interpreter,
+    set above), no backend from the environment, no earlier give-up; the dispatcher's state is
+    reset after the test too."""
+    from vssd_mm.ops.nc_ssd import dispatch
+    monkeypatch.delenv(dispatch.BACKEND_ENV, raising=False)
+    monkeypatch.setattr(dispatch, 'auto_runs_kernels', lambda x: True)
+    dispatch.reset()
+    yield
+    dispatch.reset()

@@ -241,8 +241,9 @@ def test_a_resume_without_flags_names_the_schedule_it_keeps(resume_runs):
     assert ("learning-rate schedule differs from the config's (CosineAnnealingLR (iterations): "
             "begin 2 (config: 8), end 8 (config: 12), T_max 6 (config: 4); MultiStepLR (epochs): "
             "end 2 (config: 3), milestones [1] (config: [6])); this run goes on with the "
-            "checkpoint's, as mmengine resumes. tools/train.py --resume ... --epochs 3 follows "
-            "the config's schedule from the resumed iteration instead") in warnings[0]
+            "checkpoint's, as mmengine resumes. To follow a schedule of N epochs from the "
+            "resumed iteration instead, resume with --epochs N (the flag the run was started "
+            "with, to keep its schedule; --epochs 3 for the config's)") in warnings[0]
     same = run_tool('train.py', config, '--work-dir', 'same', '--resume',
                     tmp_path / 'fresh2' / 'epoch_1.pth', '--cfg-options', 'train_cfg.max_epochs=2',
                     cwd=tmp_path, check=False)

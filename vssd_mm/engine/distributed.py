@@ -15,9 +15,11 @@ the other ranks wait for its outcome and take its config. A failure there stops 
 0 with its one error line, the others quietly (``StoppedByRankZero``).
 """
 import os
+import pickle
 import re
 import subprocess
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Callable, TypeVar
 
 import torch
@@ -28,6 +30,7 @@ from mmengine.logging import print_log
 from .errors import ToolError
 
 T = TypeVar('T')
+RANK_ZERO_PREPARATION_TIMEOUT = timedelta(hours=2)
 
 
 class StoppedByRankZero(Exception):
@@ -51,8 +54,7 @@ def start_processes(cfg: Config, launcher: str) -> None:
         # to the config's (mmengine's default 'fork') with a warning
         if mp.get_start_method(allow_none=True) is None:
             mp.set_start_method((env_cfg.get('mp_cfg') or {}).get('mp_start_method', 'fork'))
-        init_dist(launcher, **dict(dict(backend='nccl', timeout=1800),
-                                   **(env_cfg.get('dist_cfg') or {})))
+        init_dist(launcher, **dict(dict(backend='nccl'), **(env_cfg.get('dist_cfg') or {})))
 
 
 def decided_by_rank_zero(prepare: Callable[[], T]) -> T:
@@ -62,14 +64,19 @@ def decided_by_rank_zero(prepare: Callable[[], T]) -> T:
     closed."""
     if not dist.is_initialized() or dist.get_world_size() == 1:
         return prepare()
-    from mmengine.dist import broadcast_object_list
+    # the others wait on a CPU group of its own: no NCCL watchdog, and a timeout that lets rank 0
+    # check a large dataset or download weights first
+    group = dist.new_group(backend='gloo', timeout=RANK_ZERO_PREPARATION_TIMEOUT)
     outcome, failure = [None], None
     if dist.get_rank() == 0:
         try:
-            outcome = [('done', prepare())]
+            result = prepare()
+            pickle.dumps(result)  # what cannot be sent fails here, before the others wait
+            outcome = [('done', result)]
         except BaseException as err:  # whatever stops rank 0 must release the others
             outcome, failure = [('failed', None)], err
-    broadcast_object_list(outcome, src=0)
+    dist.broadcast_object_list(outcome, src=0, group=group)
+    dist.destroy_process_group(group)
     state, result = outcome[0]
     if state == 'done':
         return result

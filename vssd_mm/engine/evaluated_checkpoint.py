@@ -99,12 +99,13 @@ def runner_reads_once() -> Iterator[None]:
     that was read and checked before the Runner was built (``check_fits_once``) as it was read,
     and read any other file once, weights-only with mmengine's training state allowed
     (``read_training_checkpoint``: one-line errors for a broken file)."""
-    from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
+    from mmengine.runner.checkpoint import CheckpointLoader
+    previous = CheckpointLoader._schemes['']  # mmengine's load_from_local, or a user's own
     CheckpointLoader.register_scheme(prefixes='', loader=_load_local, force=True)
     try:
         yield
     finally:
-        CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
+        CheckpointLoader.register_scheme(prefixes='', loader=previous, force=True)
 
 
 def _read_fitting(model, checkpoint: str, state_key: Optional[str], config_name: str):

@@ -160,9 +160,18 @@ def prepare_test_config(cfg: Config, config_path: str, checkpoint: str, *,
     """
     cfg.launcher = launcher
     start_processes(cfg, launcher)
-    return decided_by_rank_zero(lambda: _prepare_test(
+    cfg = decided_by_rank_zero(lambda: _prepare_test(
         cfg, config_path, checkpoint, work_dir=work_dir, tta=tta, out=out, show=show,
         show_dir=show_dir, wait_time=wait_time, state_key=state_key, data_check=data_check))
+    load_from = cfg.get('load_from')
+    if load_from and '://' not in load_from and not osp.isfile(load_from):
+        # a node other than rank 0's, without its files (a URL's download, a converted official
+        # file): fetch and convert here too
+        model_cfg = cfg.model.module if tta else cfg.model
+        cfg.load_from = resolve_test_checkpoint(cfg, checkpoint,
+                                                build_model_checked(cfg, model_cfg), state_key,
+                                                config_path)
+    return cfg
 
 
 def _prepare_test(cfg: Config, config_path: str, checkpoint: str, *, work_dir, tta, out, show,

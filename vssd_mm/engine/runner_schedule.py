@@ -140,8 +140,9 @@ def after_resume(runner, schedule: ConfigSchedule, flag: Optional[str]) -> None:
         flag = '--epochs' if unit == 'epochs' else '--iters'
         print_log(f'resume: the checkpoint\'s learning-rate schedule differs from the config\'s '
                   f'({"; ".join(differences)}); this run goes on with the checkpoint\'s, as '
-                  f'mmengine resumes. tools/train.py --resume ... {flag} {length} follows the '
-                  f'config\'s schedule from the resumed iteration instead', logger='current',
+                  f'mmengine resumes. To follow a schedule of N {unit} from the resumed '
+                  f'iteration instead, resume with {flag} N (the flag the run was started with, '
+                  f'to keep its schedule; {flag} {length} for the config\'s)', logger='current',
                   level=logging.WARNING)
 
 

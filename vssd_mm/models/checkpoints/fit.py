@@ -80,7 +80,9 @@ def backbone_fit_report(backbone: nn.Module, state_dict: Dict[str, torch.Tensor]
     details = '; '.join(line.strip() for line in diff.report().splitlines())
     architectures = _architectures(vssd_arch(state), vssd_arch(own), 'named')
     return (f'VSSD: the checkpoint\'s weights {where} do not fit this backbone '
-            f'({architectures}): {details}; those layers keep their weights')
+            f'({architectures}): {details}; those layers keep the weights they had (their '
+            'random initialisation unless loaded before): results of this model are not the '
+            'checkpoint\'s')
 
 
 def check_backbone_state(backbone: nn.Module, state: Dict[str, torch.Tensor],
