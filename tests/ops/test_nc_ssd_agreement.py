@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from vssd_mm.ops.nc_ssd import agreement, dispatch
+from vssd_mm.ops.nc_ssd import dispatch
 
 from conftest import FIXTURES, REPO
 
@@ -101,8 +101,3 @@ def test_fake_tensors_leave_the_decision_to_the_real_call(ranks):
     # rank 0 alone ran the op on fake tensors first: no collective started there
     assert [r['pending_after_fake_call'] for r in ranks] == [True, True]
     assert ranks[0]['world_size'] == 2
-
-
-def test_a_single_process_decides_alone():
-    # no process group: nothing to agree, a failure is the process's own (test_nc_ssd_fallback)
-    assert not agreement.pending()
