@@ -1,5 +1,6 @@
-"""Plot training curves (loss terms, learning rate, validation metrics) from mmengine JSON logs and
-print a summary (per run: last loss, best value of each validation metric and where).
+"""Plot training curves (losses, learning rate, validation metrics) from mmengine's JSON logs.
+
+Also prints a summary: per run, the last loss and the best value of each validation metric, where.
 
 Usage: python tools/analyze_logs.py WORK_DIR|JSON [WORK_DIR|JSON ...] [--keys KEY ...] [--out FILE]
 

@@ -1,8 +1,10 @@
-"""Draw a config's samples as the training (or validation) pipeline delivers them, with their
-ground truth: boxes, masks and class names (mmdet), label maps in the dataset's palette (mmseg),
-the class name (mmpretrain). No model and no checkpoint needed.
+"""Draw a config's samples, as its train (or val) pipeline delivers them, with their ground truth.
 
-Usage: python tools/browse_dataset.py CONFIG [--split train|val] [--num N] [--out-dir DIR]
+Boxes, masks and class names (mmdet), label maps in the dataset's palette (mmseg), the class name
+(mmpretrain), drawn by the library's own visualiser. No model and no checkpoint needed.
+
+Usage: python tools/browse_dataset.py CONFIG [--split train|val] [--num N] [--shuffle] [--out-dir DIR]
+                                     [--montage FILE.png [--columns C]] [--cfg-options ...]
 """
 import argparse
 import os.path as osp
@@ -12,7 +14,7 @@ from vssd_mm.arguments import positive_float, positive_int
 from vssd_mm.compat import filter_known_warnings
 from vssd_mm.engine import exit_on_error, load_config
 from vssd_mm.engine.cli import add_common_arguments
-from vssd_mm.engine.paths import check_folder_to_write
+from vssd_mm.engine.paths import check_file_to_write, check_folder_to_write
 
 
 def parse_args(argv=None):
@@ -22,12 +24,19 @@ def parse_args(argv=None):
                         help='the dataset and pipeline to browse (default train: with its '
                         'augmentation)')
     parser.add_argument('--num', type=positive_int, default=8,
-                        help='how many samples, from the first (default 8)')
+                        help='how many samples (default 8)')
+    parser.add_argument('--shuffle', action='store_true',
+                        help='a random choice of samples (seeded by the config\'s randomness.seed) '
+                        'instead of the first')
     parser.add_argument('--out-dir', help='folder for the PNGs (default '
                         'work_dirs/<config name>/browse_<split>)')
     parser.add_argument('--rescale-factor', type=positive_float,
                         help='classification only: enlarge the pictures so that the class name '
                         'is readable (default: the config\'s visualization hook\'s)')
+    parser.add_argument('--montage', metavar='FILE.png',
+                        help='also write all the pictures tiled into this one PNG')
+    parser.add_argument('--columns', type=positive_int, default=4,
+                        help='pictures per row of the --montage (default 4)')
     add_common_arguments(parser)
     return parser.parse_args(argv)
 
@@ -46,10 +55,14 @@ def main(argv=None):
         out_dir = args.out_dir or osp.join(
             'work_dirs', osp.splitext(osp.basename(args.config))[0], f'browse_{args.split}')
         check_folder_to_write(out_dir, '--out-dir')
+        if args.montage:
+            check_file_to_write(args.montage, '--montage', ('.png',))
         from vssd_mm.visualization.browse import browse
         written = browse(cfg, args.split, args.num, out_dir,
-                         rescale_factor=args.rescale_factor, progress=progress)
-    print(f'{len(written)} {args.split} sample(s) drawn into {out_dir}')
+                         rescale_factor=args.rescale_factor, progress=progress,
+                         montage=args.montage, columns=args.columns, shuffle=args.shuffle)
+    print(f'{len(written)} {args.split} sample(s) drawn into {out_dir}'
+          + (f' and tiled into {args.montage}' if args.montage else ''))
 
 
 if __name__ == '__main__':

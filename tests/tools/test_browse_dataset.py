@@ -45,9 +45,10 @@ def configs(tmp_path_factory):
 
 
 def _browse(config, out_dir, *args):
+    """The tool's pictures (RGB, float) by the dataset index their names start with."""
     tool_main('browse_dataset.py')([str(config), '--out-dir', str(out_dir), *args])
-    return [cv2.imread(str(out_dir / name))[..., ::-1].astype(float)
-            for name in sorted(os.listdir(out_dir))]
+    return {int(name.split('_')[0]): cv2.imread(str(out_dir / name))[..., ::-1].astype(float)
+            for name in sorted(os.listdir(out_dir))}
 
 
 def _reference(config, split: str, index: int):
@@ -78,10 +79,12 @@ def test_detection_boxes_masks_and_names_on_the_augmented_image(configs, tmp_pat
         drawn_texts.append((texts, np.asarray(positions, float).tolist()))
         return draw_texts(self, texts, positions, *args, **kwargs)
     monkeypatch.setattr(Visualizer, 'draw_texts', spy)
-    pictures = _browse(configs['mmdet'], tmp_path, '--num', '3')
-    assert len(pictures) == 3
+    montage = tmp_path / 'montage.png'
+    pictures = _browse(configs['mmdet'], tmp_path / 'out', '--num', '3', '--montage', str(montage),
+                       '--columns', '2')
+    assert sorted(pictures) == [0, 1, 2]
     flips, start = [], 0
-    for index, picture in enumerate(pictures):
+    for index, picture in pictures.items():
         image, sample, _ = _reference(configs['mmdet'], 'train', index)
         flips.append(sample.flip)
         assert picture.shape[:2] == image.shape[:2] == tuple(sample.img_shape)
@@ -122,6 +125,13 @@ def test_detection_boxes_masks_and_names_on_the_augmented_image(configs, tmp_pat
         np.testing.assert_allclose([pos for _, pos in calls], boxes[:, :2] + 3, atol=0.5)
     assert len(drawn_texts) == start
     assert True in flips  # the pipeline's RandomFlip took effect in what was checked
+    # the montage: the pictures in rows of 2, 4 white pixels apart
+    sheet = cv2.imread(str(montage))[..., ::-1].astype(float)
+    height, width = pictures[0].shape[:2]
+    assert sheet.shape == (2 * height + 4, 2 * width + 4, 3)
+    for index, (top, left) in enumerate([(0, 0), (0, width + 4), (height + 4, 0)]):
+        np.testing.assert_array_equal(sheet[top:top + height, left:left + width], pictures[index])
+    assert (sheet[height + 4:, width + 4:] == 255).all()
 
 
 def _check_label_map(picture, image, sample, palette):
@@ -141,15 +151,15 @@ def _check_label_map(picture, image, sample, palette):
 
 def test_segmentation_label_maps_in_the_dataset_palette(configs, tmp_path):
     pictures = _browse(configs['mmseg'], tmp_path, '--num', '2')
-    assert len(pictures) == 2
-    for index, picture in enumerate(pictures):
+    assert sorted(pictures) == [0, 1]
+    for index, picture in pictures.items():
         image, sample, meta = _reference(configs['mmseg'], 'train', index)
         assert image.shape[:2] == (128, 128)  # the config's crop
         _check_label_map(picture, image, sample, meta['palette'])
 
 
 def test_val_split_uses_the_val_pipeline(configs, tmp_path):
-    (picture,) = _browse(configs['mmseg'], tmp_path, '--split', 'val', '--num', '5')
+    (picture,) = _browse(configs['mmseg'], tmp_path, '--split', 'val', '--num', '5').values()
     image, sample, meta = _reference(configs['mmseg'], 'val', 0)
     assert image.shape[:2] == (192, 256)  # resized to short side 192, not cropped
     _check_label_map(picture, image, sample, meta['palette'])
@@ -165,18 +175,21 @@ def test_classification_class_name_on_the_augmented_image(configs, tmp_path, mon
         drawn_texts.append(s)
         return text(self, x, y, s, *args, **kwargs)
     monkeypatch.setattr(Axes, 'text', spy)
-    pictures = _browse(configs['mmpretrain'], tmp_path, '--num', '3')
+    pictures = _browse(configs['mmpretrain'], tmp_path, '--num', '2', '--shuffle')
     folders = sorted(os.listdir(configs['imagenet'] / 'train'))  # ImageFolder: the class names
-    assert len(pictures) == len(drawn_texts) == 3
-    for index, picture in enumerate(pictures):
+    assert len(pictures) == len(drawn_texts) == 2
+    expected_texts = []
+    for index, picture in pictures.items():
         image, sample, _ = _reference(configs['mmpretrain'], 'train', index)
         folder = os.path.basename(os.path.dirname(sample.img_path))
-        assert drawn_texts[index] == f'Ground truth: {folders.index(folder)} ({folder})'
+        expected_texts.append(f'Ground truth: {folders.index(folder)} ({folder})')
         # enlarged by the config's visualization rescale_factor (4) so that the name is readable
         enlarged = mmcv.imrescale(image.astype(np.uint8), 4.0).astype(float)
         assert picture.shape == enlarged.shape == (256, 256, 3)
         lower_half = slice(128, None)  # the text is drawn at the top-left
         assert (np.abs(picture[lower_half] - enlarged[lower_half]).max(-1) <= 2).mean() > 0.99
+    assert sorted(drawn_texts) == sorted(expected_texts)
+    assert sorted(pictures) != [0, 1]  # --shuffle: not the first two (the seed's choice of 3)
 
 
 def test_rescale_factor_for_a_detection_config_is_one_error_line(configs, tmp_path):

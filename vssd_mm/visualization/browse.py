@@ -5,7 +5,7 @@ with their ground truth by the library's own visualiser: boxes, masks and class 
 class name (mmpretrain's ``UniversalVisualizer``). Needs no model and no checkpoint."""
 import os
 import os.path as osp
-from typing import Callable, Iterable, List, Optional
+from typing import Callable, Iterable, List, Optional, Sequence
 
 import numpy as np
 from mmengine.config import Config
@@ -94,14 +94,31 @@ def _picture_name(index: int, data_sample) -> str:
     return f'{index:04d}_{stem}.png'
 
 
+def tile(pictures: Sequence[np.ndarray], columns: int, gap: int = 4) -> np.ndarray:
+    """``pictures`` (each ``(H_i, W_i, 3)`` uint8) side by side, ``columns`` per row, in cells of the
+    largest picture's size separated by ``gap`` white pixels; each at its cell's top-left."""
+    columns = max(1, min(columns, len(pictures)))
+    rows = -(-len(pictures) // columns)
+    cell_h = max(p.shape[0] for p in pictures) + gap
+    cell_w = max(p.shape[1] for p in pictures) + gap
+    sheet = np.full((rows * cell_h - gap, columns * cell_w - gap, 3), 255, np.uint8)
+    for i, picture in enumerate(pictures):
+        top, left = (i // columns) * cell_h, (i % columns) * cell_w
+        sheet[top:top + picture.shape[0], left:left + picture.shape[1]] = picture
+    return sheet
+
+
 def browse(cfg: Config, split: str, num: int, out_dir: str,
-           rescale_factor: Optional[float] = None, progress: Callable = _no_progress) -> List[str]:
-    """Write the first ``num`` samples of the ``split`` dataset, as the pipeline delivers them,
-    with their ground truth drawn, as PNGs into ``out_dir``; return their paths. Sample ``i`` is
-    drawn after ``mmengine.runner.set_random_seed(seed + i)`` (``seed``: the config's
-    ``randomness.seed``, else 0): its augmentation is the same whatever ``num``.
+           rescale_factor: Optional[float] = None, progress: Callable = _no_progress,
+           montage: Optional[str] = None, columns: int = 4, shuffle: bool = False) -> List[str]:
+    """Write ``num`` samples of the ``split`` dataset (the first, or with ``shuffle`` a seeded
+    random choice), as the pipeline delivers them, with their ground truth drawn, as PNGs into
+    ``out_dir`` (named by dataset index and image); return their paths. Sample ``i`` is drawn
+    after ``mmengine.runner.set_random_seed(seed + i)`` (``seed``: the config's
+    ``randomness.seed``, else 0): its augmentation is the same whatever ``num`` and ``shuffle``.
     ``rescale_factor``: classification only (its pictures are small), default the config's
-    ``default_hooks.visualization.rescale_factor``."""
+    ``default_hooks.visualization.rescale_factor``. ``montage``: also write all pictures tiled
+    (``tile``, ``columns`` per row) into this PNG."""
     import mmcv
     from mmengine.runner import set_random_seed
     scope = cfg.get('default_scope')
@@ -117,12 +134,17 @@ def browse(cfg: Config, split: str, num: int, out_dir: str,
     visualizer = build_visualizer(scope, dataset.metainfo)
     seed = (cfg.get('randomness') or {}).get('seed') or 0
     os.makedirs(out_dir, exist_ok=True)
-    written = []
-    for index in progress(range(min(num, len(dataset)))):
+    written, pictures = [], []
+    order = np.random.RandomState(seed).permutation(len(dataset)) if shuffle else range(num)
+    for index in progress([int(i) for i in order[:num] if i < len(dataset)]):
         set_random_seed(seed + index)
         sample = dataset[index]
         picture = draw_sample(visualizer, scope, sample, rescale_factor)
         path = osp.join(out_dir, _picture_name(index, sample['data_samples']))
         mmcv.imwrite(picture[..., ::-1], path)
         written.append(path)
+        if montage:
+            pictures.append(picture)
+    if montage:
+        mmcv.imwrite(tile(pictures, columns)[..., ::-1], montage)
     return written
