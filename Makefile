@@ -30,6 +30,7 @@ demo: install
 	$(PY) tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_DIR) --resume
 	$(PY) tools/test.py $(DEMO_CONFIG) "$$(cat $(DEMO_DIR)/last_checkpoint)" \
 		--work-dir $(DEMO_DIR) --tta --show-dir predictions
+	$(PY) tools/analyze_logs.py $(DEMO_DIR) --out $(DEMO_DIR)/curves.png
 
 SEG_DEMO_CONFIG := configs/mmseg/demo/upernet_vssd_t_demo.py
 SEG_DEMO_DIR ?= work_dirs/demo_upernet_vssd_t
@@ -39,6 +40,7 @@ demo-seg: install
 	$(PY) tools/train.py $(SEG_DEMO_CONFIG) --work-dir $(SEG_DEMO_DIR) --resume
 	$(PY) tools/test.py $(SEG_DEMO_CONFIG) "$$(cat $(SEG_DEMO_DIR)/last_checkpoint)" \
 		--work-dir $(SEG_DEMO_DIR) --tta --show-dir $(SEG_DEMO_DIR)/predictions
+	$(PY) tools/analyze_logs.py $(SEG_DEMO_DIR) --out $(SEG_DEMO_DIR)/predictions/curves.png
 
 CLS_DEMO_CONFIG := configs/mmpretrain/demo/vssd_t_demo.py
 CLS_DEMO_DIR ?= work_dirs/demo_vssd_t_cls
@@ -48,3 +50,4 @@ demo-cls: install
 	$(PY) tools/train.py $(CLS_DEMO_CONFIG) --work-dir $(CLS_DEMO_DIR) --resume
 	$(PY) tools/test.py $(CLS_DEMO_CONFIG) "$$(cat $(CLS_DEMO_DIR)/last_checkpoint)" \
 		--work-dir $(CLS_DEMO_DIR) --show-dir $(CLS_DEMO_DIR)/predictions
+	$(PY) tools/analyze_logs.py $(CLS_DEMO_DIR) --out $(CLS_DEMO_DIR)/predictions/curves.png
