@@ -7,7 +7,11 @@
 #   make demo-cls   classification: VSSD-T ImageClassifier on ImageFolder shapes, top-1 accuracy,
 #               labelled pictures in $(CLS_DEMO_DIR)/predictions/
 #   make test   the test suite (what CI runs)
-VENV ?= .venv
+#   STACK=onedl make ...   the same on the maintained OneDL forks (requirements/stack-onedl.txt), in
+#               their own venv (.venv-onedl) unless VENV= names one
+STACK ?= upstream
+export VSSD_MM_STACK := $(STACK)
+VENV ?= $(if $(filter onedl,$(STACK)),.venv-onedl,.venv)
 export VSSD_MM_VENV := $(abspath $(VENV))
 PY := $(VSSD_MM_VENV)/bin/python
 

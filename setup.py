@@ -7,19 +7,28 @@ from setuptools import find_packages, setup
 ROOT = Path(__file__).parent
 VERSION = re.search(r"__version__ = '([^']+)'", (ROOT / 'vssd_mm' / 'version.py').read_text()).group(1)
 
-# install_requires holds what `import vssd_mm` and the NC-SSD op need; the OpenMMLab libraries are
-# extras because each user needs only the ones for their task. Exact pins of the tested stack live in
-# requirements/stack.txt (tools/install.sh installs them).
+# install_requires holds what `import vssd_mm` and the NC-SSD op need: never an OpenMMLab package,
+# so that installing vssd_mm leaves whichever OpenMMLab a venv has (the releases or the OneDL
+# forks, which install the same modules under other names) as it is. The OpenMMLab libraries are
+# extras, per task and per stack: `.[det]` the OpenMMLab releases, `.[det-onedl]` the OneDL forks.
+# Exact pins of the tested stacks: requirements/stack.txt and requirements/stack-onedl.txt
+# (tools/install.sh installs them).
 MM_BASE = ['mmengine>=0.10.4,<1.0', 'mmcv>=2.0.0,<2.2.0']
+ONEDL_BASE = ['onedl-mmengine>=0.10.8,<1.0', 'onedl-mmcv>=2.3.0,<2.4']
 EXTRAS = {
     'det': MM_BASE + ['mmdet>=3.3.0,<3.4', 'pycocotools'],
     'seg': MM_BASE + ['mmsegmentation>=1.2.2,<1.3'],
     'cls': MM_BASE + ['mmpretrain>=1.2.0,<1.3'],
+    'det-onedl': ONEDL_BASE + ['onedl-mmdetection>=3.5.1,<3.6', 'imaug', 'pycocotools'],
+    'seg-onedl': ONEDL_BASE + ['onedl-mmsegmentation>=1.4.2,<1.5', 'numpy>2'],
+    'cls-onedl': ONEDL_BASE + ['onedl-mmpretrain>=1.3.6,<1.4'],
     'tests': ['pytest>=8', 'pytest-xdist>=3.5'],
     # tools/export_onnx.py: torch's default (dynamo) ONNX exporter and the onnxruntime check
     'deploy': ['onnx>=1.17', 'onnxruntime>=1.20', 'onnxscript>=0.3'],
 }
-EXTRAS['all'] = sorted({req for name in ('det', 'seg', 'cls') for req in EXTRAS[name]})
+for suffix in ('', '-onedl'):
+    EXTRAS['all' + suffix] = sorted({req for task in ('det', 'seg', 'cls')
+                                     for req in EXTRAS[task + suffix]})
 
 setup(
     name='vssd_mm',

@@ -3,7 +3,8 @@
 # also run alone where a machine brings its own torch (benchmarks/gpu_check.sh's main-job part).
 #   bash tools/build_mmcv.sh PYTHON SOURCE OUT_DIR PLAN
 #     PYTHON   the interpreter whose torch the ops are built against
-#     SOURCE   a requirement (mmcv==2.1.0: the source from the package registry) or an sdist path
+#     SOURCE   a requirement (mmcv==2.1.0 or onedl-mmcv==2.3.6: the source from the package
+#              registry) or an sdist path
 #     OUT_DIR  where the wheel goes
 #     PLAN     what vssd_mm/engine/mmcv_cuda.py's `plan` printed: "cuda 13.0 8.0;9.0" builds CUDA
 #              ops for those archs, "cpu" or "any" CPU-only ops
@@ -46,11 +47,11 @@ start=$SECONDS
 set +e
 "${limit[@]}" env "${env_vars[@]}" MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
     "$PY" -m pip wheel --disable-pip-version-check --no-build-isolation --no-deps \
-    --no-binary mmcv -w "$OUT" "$SOURCE" >&2
+    --no-binary :all: -w "$OUT" "$SOURCE" >&2
 rc=$?
 set -e
 [ $rc -eq 124 ] && die "the mmcv build passed BUILD_TIMEOUT=${BUILD_TIMEOUT}s and was stopped; give it more time or fewer archs (TORCH_CUDA_ARCH_LIST)."
 [ $rc -eq 0 ] || die "building mmcv failed (compiler output above). Check that gcc/g++ >= 9 and python3-dev are installed, then re-run; or supply a prebuilt wheel through VSSD_MM_WHEELS."
-wheel=$(ls -t "$OUT"/mmcv-*.whl | head -n 1)
+wheel=$(ls -t "$OUT"/*mmcv-*.whl | head -n 1)   # mmcv-* or the fork's onedl_mmcv-*
 say "built $(basename "$wheel") ($(du -h "$wheel" | cut -f1)) in $((SECONDS - start)) s on ${MAX_JOBS:-$(nproc)} jobs"
 echo "$wheel"

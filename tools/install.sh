@@ -3,7 +3,11 @@
 # checkout). Safe to re-run: a stamp makes a re-run that has nothing to do take a few seconds.
 #
 # Environment:
-#   VSSD_MM_VENV    the virtual environment to create or reuse (default: <checkout>/.venv)
+#   VSSD_MM_STACK   which OpenMMLab: upstream (default; the 2023-24 releases, requirements/stack.txt)
+#                   or onedl (the maintained OneDL forks, requirements/stack-onedl.txt). Switching a
+#                   venv from one to the other removes the other stack's packages first.
+#   VSSD_MM_VENV    the virtual environment to create or reuse (default: <checkout>/.venv, and
+#                   <checkout>/.venv-onedl for the onedl stack)
 #   VSSD_MM_WHEELS  a directory with prebuilt wheels to prefer (default: <checkout>/../shared/wheels);
 #                   an mmcv wheel there is used only if its compiled ops load with the installed torch
 #                   (and, where CUDA ops are wanted, were compiled with torch's CUDA for the archs)
@@ -21,10 +25,24 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-VENV=${VSSD_MM_VENV:-$ROOT/.venv}
 WHEELS=${VSSD_MM_WHEELS:-$ROOT/../shared/wheels}
 [ -d "$WHEELS" ] && WHEELS=$(cd "$WHEELS" && pwd)
-PINS=$ROOT/requirements/stack.txt
+STACK=${VSSD_MM_STACK:-upstream}
+# The distributions that install each module, per stack (both install mmengine, mmcv, mmdet, ...)
+UPSTREAM_DISTS=(mmengine mmcv mmdet mmsegmentation mmpretrain)
+ONEDL_DISTS=(onedl-mmengine onedl-mmcv onedl-mmdetection onedl-mmsegmentation onedl-mmpretrain)
+case $STACK in
+    upstream) PINS=$ROOT/requirements/stack.txt; DISTS=("${UPSTREAM_DISTS[@]}"); OTHER_DISTS=("${ONEDL_DISTS[@]}") ;;
+    onedl) PINS=$ROOT/requirements/stack-onedl.txt; DISTS=("${ONEDL_DISTS[@]}"); OTHER_DISTS=("${UPSTREAM_DISTS[@]}") ;;
+    *) printf '[install] ERROR: VSSD_MM_STACK=%s is not a stack; use upstream (the OpenMMLab releases) or onedl (the OneDL forks).\n' "$STACK" >&2; exit 2 ;;
+esac
+# module -> this stack's distribution
+MMENGINE=${DISTS[0]} MMCV=${DISTS[1]} MMDET=${DISTS[2]} MMSEG=${DISTS[3]} MMPRETRAIN=${DISTS[4]}
+MMCV_WHEEL_PREFIX=${MMCV//-/_}     # wheel file names spell the distribution with '_'
+# each stack its own venv by default, so that trying the other stack never replaces a working one
+DEFAULT_VENV=$ROOT/.venv
+[ "$STACK" = onedl ] && DEFAULT_VENV=$ROOT/.venv-onedl
+VENV=${VSSD_MM_VENV:-$DEFAULT_VENV}
 TEST_PINS=$ROOT/requirements/tests.txt
 BUILT_WHEELS=$ROOT/.cache/wheels     # mmcv wheels we compiled ourselves, a folder per build id
 MMCV_CUDA=$ROOT/vssd_mm/engine/mmcv_cuda.py        # run by path: vssd_mm is not installed yet
@@ -37,12 +55,12 @@ START=$SECONDS
 say() { printf '\033[1m[install]\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31m[install] ERROR:\033[0m %s\n' "$*" >&2; exit 1; }
 
-# The requirement line of one package in requirements/stack.txt, e.g. pin mmcv -> "mmcv==2.1.0".
+# The requirement line of one distribution in the stack's pins, e.g. pin mmcv -> "mmcv==2.1.0".
 pin() { grep -E "^$1([=<>!~ ,]|$)" "$PINS" | head -n 1; }
 pinned_version() { pin "$1" | sed -E 's/^[^=]*==([^,;]*).*/\1/'; }
 
 stamp_of_inputs() {  # the pins, this script and what this machine wants of mmcv's ops
-    { cat "$PINS" "$TEST_PINS" "$ROOT/setup.py" "${BASH_SOURCE[0]}" "$MMCV_CUDA"
+    { echo "stack $STACK"; cat "$PINS" "$TEST_PINS" "$ROOT/setup.py" "${BASH_SOURCE[0]}" "$MMCV_CUDA"
       "$PY" "$MMCV_CUDA" plan 2>&1 || true; } | sha256sum | cut -d' ' -f1
 }
 
@@ -58,7 +76,7 @@ fi
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(stamp_of_inputs)" ] \
     && "$PY" -c 'import torch, torchvision, mmcv.ops, mmdet, mmseg, mmpretrain, onnxruntime, vssd_mm' 2>/dev/null; then
-    say "up to date ($VENV)"
+    say "up to date ($VENV, $STACK stack)"
     exit 0
 fi
 
@@ -90,10 +108,31 @@ with open(sys.argv[1], 'w') as f:
 EOF
 PIPC=("${PIP[@]}" install --progress-bar off -c "$CONSTRAINTS")
 
-# ---------------------------------------------------------------- mmengine + mmcv (compiled ops)
-"${PIPC[@]}" --quiet "$(pin mmengine)" "$(pin numpy)"
+# ---------------------------------------------------------------- one stack per venv
+# An upstream package and its fork install the same files under two distribution names: removing
+# one later deletes files of the other. Where the other stack is present, its distributions go,
+# and so do this stack's (their files may have been overwritten); they are installed again below.
+installed_of() { "$PY" - "$@" <<'EOF'
+import sys
+from importlib.metadata import PackageNotFoundError, version
+for name in sys.argv[1:]:
+    try:
+        print(f'{name}=={version(name)}')
+    except PackageNotFoundError:
+        pass
+EOF
+}
+mapfile -t others < <(installed_of "${OTHER_DISTS[@]}")
+if [ ${#others[@]} -gt 0 ]; then
+    say "switching $VENV to the $STACK stack: removing ${others[*]} $(installed_of "${DISTS[@]}" | tr '\n' ' ')"
+    "${PIP[@]}" uninstall --quiet -y "${OTHER_DISTS[@]}" "${DISTS[@]}" 2>/dev/null \
+        || die "could not remove the other stack's packages from $VENV (pip's message above); remove the venv and re-run."
+fi
 
-MMCV_VERSION=$(pinned_version mmcv)
+# ---------------------------------------------------------------- mmengine + mmcv (compiled ops)
+"${PIPC[@]}" --quiet "$(pin $MMENGINE)" "$(pin numpy)"
+
+MMCV_VERSION=$(pinned_version $MMCV)
 # What this machine wants of mmcv's ops: "cuda 13.0 8.0;9.0", "cpu" (forced) or "any" (no GPU)
 PLAN=$("$PY" "$MMCV_CUDA" plan) || die "$("$PY" "$MMCV_CUDA" plan 2>&1 | tail -n 1)"
 BUILD_ID=$("$PY" "$MMCV_CUDA" build-id "$PLAN")
@@ -130,19 +169,19 @@ try_mmcv_wheel() {  # try_mmcv_wheel WHEEL: install it; keep it only if its ops 
     "${PIPC[@]}" --quiet "$1" >/dev/null || return 1  # its dependencies
     mmcv_ops_work && return 0
     say "$(basename "$1") does not serve this machine; removing it"
-    "${PIP[@]}" uninstall --quiet -y mmcv >/dev/null
+    "${PIP[@]}" uninstall --quiet -y "$MMCV" >/dev/null
     return 1
 }
 
 if mmcv_ops_work; then
-    say "mmcv $MMCV_VERSION with compiled ops already installed"
+    say "$MMCV $MMCV_VERSION with compiled ops already installed"
 else
     installed=""
     # prebuilt wheels, then ours kept for this kind of build (a CPU-only and a CUDA build are kept
     # in separate folders), then flat ones from older installs; each is checked for real
-    mapfile -t candidates < <(ls "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null
-        "$PY" "$MMCV_CUDA" cached "$PLAN" "$BUILT_WHEELS" | grep "/mmcv-$MMCV_VERSION-"
-        ls "$BUILT_WHEELS"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null)
+    mapfile -t candidates < <(ls "$WHEELS/$MMCV_WHEEL_PREFIX-$MMCV_VERSION"-*.whl 2>/dev/null
+        "$PY" "$MMCV_CUDA" cached "$PLAN" "$BUILT_WHEELS" | grep "/$MMCV_WHEEL_PREFIX-$MMCV_VERSION-"
+        ls "$BUILT_WHEELS/$MMCV_WHEEL_PREFIX-$MMCV_VERSION"-*.whl 2>/dev/null)
     for wheel in "${candidates[@]}"; do
         [ -f "$wheel" ] || continue
         say "trying cached wheel $wheel"
@@ -154,11 +193,11 @@ else
         else
             took="CPU ops: ~45 min on 2 cores"
         fi
-        say "building mmcv $MMCV_VERSION with compiled ops from source (no matching wheel; $took)"
+        say "building $MMCV $MMCV_VERSION with compiled ops from source (no matching wheel; $took)"
         "${PIPC[@]}" --quiet ninja psutil
         build_start=$SECONDS
-        wheel=$(bash "$ROOT/tools/build_mmcv.sh" "$PY" "$(pin mmcv)" "$BUILT_WHEELS/$BUILD_ID" "$PLAN" \
-            | tail -n 1) || die "building mmcv $MMCV_VERSION failed (message above)."
+        wheel=$(bash "$ROOT/tools/build_mmcv.sh" "$PY" "$(pin $MMCV)" "$BUILT_WHEELS/$BUILD_ID" "$PLAN" \
+            | tail -n 1) || die "building $MMCV $MMCV_VERSION failed (message above)."
         out=$(dirname "$wheel")
         try_mmcv_wheel "$wheel" || die "the freshly built $wheel does not serve this machine ($PLAN); remove $out and re-run."
         { echo "plan: $PLAN"
@@ -170,20 +209,33 @@ else
 fi
 
 # ---------------------------------------------------------------- mm* libraries, tests, vssd_mm
-"${PIPC[@]}" --quiet "$(pin mmdet)" "$(pin mmsegmentation)" "$(pin mmpretrain)" "$(pin pycocotools)" \
-    "$(pin ftfy)" "$(pin regex)" \
-    || die "installing mmdet/mmsegmentation/mmpretrain failed (see pip's message above)."
+extra_pins=()
+[ "$STACK" = onedl ] && extra_pins+=("$(pin imaug)")
+"${PIPC[@]}" --quiet "$(pin $MMDET)" "$(pin $MMSEG)" "$(pin $MMPRETRAIN)" "$(pin pycocotools)" \
+    "$(pin ftfy)" "$(pin regex)" "${extra_pins[@]}" \
+    || die "installing $MMDET/$MMSEG/$MMPRETRAIN failed (see pip's message above)."
 "${PIPC[@]}" --quiet "$(pin onnx)" "$(pin onnxruntime)" "$(pin onnxscript)" \
     || die "installing the deployment extra (onnx, onnxruntime, onnxscript) failed (see pip's message above)."
 "${PIPC[@]}" --quiet -r "$TEST_PINS"
-"${PIPC[@]}" --quiet --no-deps -e "$ROOT"
+# with its dependencies, as a user's `pip install -e .`: it must not bring an OpenMMLab package
+"${PIPC[@]}" --quiet -e "$ROOT"
 
-"$PY" - <<'EOF' || die "the installed stack does not import (message above)."
+"$PY" - "$STACK" "${OTHER_DISTS[@]}" <<'EOF' || die "the installed stack does not import, or mixes the two stacks (message above)."
+import sys
+from importlib.metadata import PackageNotFoundError, version
+mixed = []
+for name in sys.argv[2:]:
+    try:
+        mixed.append(f'{name}=={version(name)}')
+    except PackageNotFoundError:
+        pass
+if mixed:
+    sys.exit(f'[install] the {sys.argv[1]} stack is installed and so is {", ".join(mixed)} of the other stack')
 import torch, torchvision, mmengine, mmcv, mmdet, mmseg, mmpretrain, vssd_mm
 import onnx, onnxruntime, onnxscript  # the [deploy] extra
 import mmdet.models, mmseg.models, mmpretrain.models  # their run-time imports are all there
 from mmcv.ops import nms, RoIAlign, get_compiling_cuda_version
-print('[install] torch', torch.__version__, '| torchvision', torchvision.__version__,
+print(f'[install] {sys.argv[1]} stack: torch', torch.__version__, '| torchvision', torchvision.__version__,
       '| mmengine', mmengine.__version__, '| mmcv', mmcv.__version__,
       f'(ops: CUDA {get_compiling_cuda_version()})', '| mmdet', mmdet.__version__,
       '| mmseg', mmseg.__version__, '| mmpretrain', mmpretrain.__version__, '| vssd_mm', vssd_mm.__version__)

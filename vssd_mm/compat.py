@@ -1,5 +1,6 @@
 """Fixes that the OpenMMLab stack (mmengine 0.10, mmcv 2.1, mmdet 3.3, mmseg 1.2, mmpretrain 1.2)
-needs on torch >= 2.6 and numpy 2, kept in one place. Nothing here edits installed packages.
+needs on torch >= 2.6 and numpy 2. Nothing here edits installed packages. Which installed version
+needs which of them is decided in ``vssd_mm.stack`` (the OneDL forks fixed some).
 
 Checkpoint loading
 ------------------
@@ -93,6 +94,10 @@ def filter_known_warnings() -> None:
     copies the specs of an exported program (ONNX export, onnxruntime benchmarks).
     """
     import warnings
-    warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
+
+    from .stack import mmengine_imports_pkg_resources
+    if mmengine_imports_pkg_resources():
+        warnings.filterwarnings('ignore', message='pkg_resources is deprecated',
+                                category=UserWarning)
     warnings.filterwarnings('ignore', message=r'`isinstance\(treespec, LeafSpec\)` is deprecated',
                             category=FutureWarning)

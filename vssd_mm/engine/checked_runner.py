@@ -2,8 +2,8 @@
 user's own checkpoints under torch >= 2.6 and checks them before loading.
 
 - ``load_or_resume`` (the ``resume`` / ``load_from`` step, and only it) runs inside
-  ``allow_mmengine_training_state``: mmengine's training state unpickles, weights-only otherwise;
-  and inside ``runner_reads_once``: each file is read once (a file the tools read and checked
+  ``stack.runner_load_context``: where the installed mmengine needs it (upstream 0.10.7), our
+  allow-list of its training state, weights-only otherwise; and inside ``runner_reads_once``: each file is read once (a file the tools read and checked
   before the Runner was built is handed over, not read again).
 - ``resume``, and with ``strict_load_from`` (tools/test.py) ``load_checkpoint``, first read the
   file (``UnreadableCheckpointError`` for a broken one) and check that it fits the whole model
@@ -18,6 +18,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from ..compat import allow_mmengine_training_state
+from ..stack import runner_load_context
 from ..models.checkpoints import read_checkpoint
 from .evaluated_checkpoint import check_fits_once, runner_reads_once, was_checked
 from .runner_schedule import ScheduleOfTheRun
@@ -36,7 +37,7 @@ class CheckedLoading:
     strict_load_from = False  # tools/test.py: a load_from must fit the whole model too
 
     def load_or_resume(self) -> None:
-        with allow_mmengine_training_state(), runner_reads_once():
+        with runner_load_context(), runner_reads_once():
             return super().load_or_resume()
 
     def load_checkpoint(self, filename: str, *args, **kwargs):

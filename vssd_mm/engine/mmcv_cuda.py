@@ -351,7 +351,7 @@ def cached_wheels(plan: CudaOpsPlan, wheels_root: Path) -> List[Path]:
                          key=lambda path: path.name != own):
         build = build_of_id(folder.name)
         if build is not None and build_misfit(build, plan) is None:
-            found += sorted(folder.glob('mmcv-*.whl'))
+            found += sorted(folder.glob('*mmcv-*.whl'))  # mmcv-* and onedl_mmcv-*
     return found
 
 
