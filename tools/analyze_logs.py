@@ -4,8 +4,8 @@ Also prints a summary: per run, the last loss and the best value of each validat
 
 Usage: python tools/analyze_logs.py WORK_DIR|JSON [WORK_DIR|JSON ...] [--keys KEY ...] [--out FILE]
 
-A WORK_DIR stands for its newest run's vis_data/<run>.json; several inputs are several runs, one line
-each in every subplot.
+A WORK_DIR stands for its newest run's vis_data/<run>.json; several inputs are several runs, one
+line each in every subplot.
 """
 import argparse
 

@@ -3,8 +3,8 @@
 Boxes, masks and class names (mmdet), label maps in the dataset's palette (mmseg), the class name
 (mmpretrain), drawn by the library's own visualiser. No model and no checkpoint needed.
 
-Usage: python tools/browse_dataset.py CONFIG [--split train|val] [--num N] [--shuffle] [--out-dir DIR]
-                                     [--montage FILE.png [--columns C]] [--cfg-options ...]
+Usage: python tools/browse_dataset.py CONFIG [--split train|val] [--num N] [--shuffle]
+           [--out-dir DIR] [--montage FILE.png [--columns C]] [--cfg-options ...]
 """
 import argparse
 import os.path as osp
@@ -14,6 +14,7 @@ from vssd_mm.arguments import positive_float, positive_int
 from vssd_mm.compat import filter_known_warnings
 from vssd_mm.engine import exit_on_error, load_config
 from vssd_mm.engine.cli import add_common_arguments
+from vssd_mm.engine.errors import undecodable_images_named
 from vssd_mm.engine.paths import check_file_to_write, check_folder_to_write
 
 
@@ -42,9 +43,14 @@ def parse_args(argv=None):
 
 
 def progress(items):
-    """mmengine's progress bar over the samples, on stderr."""
-    from mmengine.utils import track_iter_progress
-    return track_iter_progress(list(items), file=sys.stderr)
+    """The items, with mmengine's progress bar on stderr while they are consumed (its line is
+    ended by ``main``, also when a sample fails)."""
+    from mmengine.utils import ProgressBar
+    items = list(items)
+    bar = ProgressBar(len(items), file=sys.stderr)
+    for item in items:
+        yield item
+        bar.update()
 
 
 def main(argv=None):
@@ -58,9 +64,14 @@ def main(argv=None):
         if args.montage:
             check_file_to_write(args.montage, '--montage', ('.png',))
         from vssd_mm.visualization.browse import browse
-        written = browse(cfg, args.split, args.num, out_dir,
-                         rescale_factor=args.rescale_factor, progress=progress,
-                         montage=args.montage, columns=args.columns, shuffle=args.shuffle)
+        try:
+            with undecodable_images_named():
+                written = browse(cfg, args.split, args.num, out_dir,
+                                 rescale_factor=args.rescale_factor, progress=progress,
+                                 montage=args.montage, columns=args.columns,
+                                 shuffle=args.shuffle)
+        finally:
+            print(file=sys.stderr)  # the end of the progress bar's line
     print(f'{len(written)} {args.split} sample(s) drawn into {out_dir}'
           + (f' and tiled into {args.montage}' if args.montage else ''))
 

@@ -45,7 +45,8 @@ def runs(tmp_path_factory):
     sys.path.insert(0, str(FIXTURES))  # the config's custom_imports: toy_regression
     try:
         root = tmp_path_factory.mktemp('logs')
-        yield {'epoch': _train(root / 'by_epoch', True), 'iteration': _train(root / 'by_iter', False)}
+        yield {'epoch': _train(root / 'by_epoch', True),
+               'iteration': _train(root / 'by_iter', False)}
     finally:
         sys.path.remove(str(FIXTURES))
 

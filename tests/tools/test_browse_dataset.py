@@ -1,5 +1,5 @@
-"""tools/browse_dataset.py draws what the config's pipeline delivers: each picture is checked against
-the sample that the library's own dataset (built from the config by its registry, same seed) gives
+"""tools/browse_dataset.py draws what the config's pipeline delivers: each picture is checked
+against the sample that the library's own dataset (built from the config by its registry, same seed) gives
 for that index: its size, its image where nothing is drawn, and at the ground truth's pixels the
 colour drawn there (boxes and masks in the class's palette colour, label maps blended with the
 dataset palette), the class names asked to be drawn."""
@@ -197,3 +197,19 @@ def test_rescale_factor_for_a_detection_config_is_one_error_line(configs, tmp_pa
         tool_main('browse_dataset.py')([str(configs['mmdet']), '--out-dir', str(tmp_path / 'o'),
                                         '--rescale-factor', '2'])
     assert str(stop.value).startswith('error: --rescale-factor is for classification')
+
+
+def test_missing_image_is_one_error_line_naming_it(configs, tmp_path):
+    import shutil
+    from mmengine.config import Config
+    data_root = Config.fromfile(str(configs['mmdet'])).train_dataloader.dataset.data_root
+    broken = tmp_path / 'coco'
+    shutil.copytree(data_root, broken)
+    missing = sorted((broken / 'train2017').iterdir())[0]
+    missing.unlink()
+    with pytest.raises(SystemExit) as stop:
+        tool_main('browse_dataset.py')([
+            str(configs['mmdet']), '--out-dir', str(tmp_path / 'o'),
+            '--cfg-options', f'train_dataloader.dataset.data_root={broken}/'])
+    assert str(stop.value).startswith('error: sample 0 of the train dataset')
+    assert str(missing) in str(stop.value)

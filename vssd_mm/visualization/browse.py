@@ -47,7 +47,7 @@ def build_visualizer(scope: str, dataset_meta: dict):
     import importlib
     module, name = VISUALIZERS[scope].rsplit('.', 1)
     cls = getattr(importlib.import_module(module), name)
-    visualizer = cls.get_instance(f'vssd_mm_browse_{id(dataset_meta)}')
+    visualizer = cls.get_instance('vssd_mm_browse')
     visualizer.dataset_meta = dict(dataset_meta)
     return visualizer
 
@@ -95,8 +95,8 @@ def _picture_name(index: int, data_sample) -> str:
 
 
 def tile(pictures: Sequence[np.ndarray], columns: int, gap: int = 4) -> np.ndarray:
-    """``pictures`` (each ``(H_i, W_i, 3)`` uint8) side by side, ``columns`` per row, in cells of the
-    largest picture's size separated by ``gap`` white pixels; each at its cell's top-left."""
+    """``pictures`` (each ``(H_i, W_i, 3)`` uint8) side by side, ``columns`` per row, in cells of
+    the largest picture's size separated by ``gap`` white pixels; each at its cell's top-left."""
     columns = max(1, min(columns, len(pictures)))
     rows = -(-len(pictures) // columns)
     cell_h = max(p.shape[0] for p in pictures) + gap
@@ -138,7 +138,11 @@ def browse(cfg: Config, split: str, num: int, out_dir: str,
     order = np.random.RandomState(seed).permutation(len(dataset)) if shuffle else range(num)
     for index in progress([int(i) for i in order[:num] if i < len(dataset)]):
         set_random_seed(seed + index)
-        sample = dataset[index]
+        try:
+            sample = dataset[index]
+        except FileNotFoundError as err:
+            raise ToolError(f'sample {index} of the {split} dataset: {err} (tools/check_dataset.py '
+                            'CONFIG --full checks every file)') from None
         picture = draw_sample(visualizer, scope, sample, rescale_factor)
         path = osp.join(out_dir, _picture_name(index, sample['data_samples']))
         mmcv.imwrite(picture[..., ::-1], path)
