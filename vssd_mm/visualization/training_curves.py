@@ -10,6 +10,7 @@ import json
 import math
 import os
 import os.path as osp
+import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -173,7 +174,7 @@ def save_figure(fig, out: str) -> None:
 
 
 def _best(points: List[Tuple[int, float]], key: str) -> Tuple[int, float]:
-    lower = any(part in LOWER_IS_BETTER for part in key.lower().replace('/', '_').split('_'))
+    lower = any(word in LOWER_IS_BETTER for word in re.split(r'[^a-z0-9]+', key.lower()))
     return (min if lower else max)(points, key=lambda p: p[1])
 
 
