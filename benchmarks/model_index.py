@@ -22,6 +22,8 @@ PAPER = {'Title': 'VSSD: Vision Mamba with Non-Causal State Space Duality',
 CODE = {'URL': 'https://github.com/YuHengsss/VSSD'}
 SHAPES = {'classification': (224, 224), 'detection': (800, 1280), 'segmentation': (512, 2048)}
 FOLDERS = {'classification': 'mmpretrain', 'detection': 'mmdet', 'segmentation': 'mmseg'}
+DOCS = {'classification': 'classification', 'detection': 'detection',
+        'segmentation': 'segmentation'}  # the manual's page of each task
 SCHEDULE_NAMES = {'1x': '1x', '3x_ms': 'ms-crop-3x'}  # mmdet's names of the two schedules
 SCHEDULE_EPOCHS = {'1x': 12, '3x_ms': 36}
 
@@ -84,7 +86,8 @@ COLLECTIONS = {
 def metafile(task: str, counts: Dict[str, Tuple[int, int]]) -> dict:
     """The metafile of ``task``; ``counts``: config -> (parameters, FLOPs)."""
     from vssd_mm.models.zoo import OFFICIAL_CHECKPOINTS
-    collection = dict(COLLECTIONS[task], Paper=PAPER, README='README.md', Code=CODE)
+    # paths relative to the repository root, as OpenMMLab's metafiles write them
+    collection = dict(COLLECTIONS[task], Paper=PAPER, README=f'docs/{DOCS[task]}.md', Code=CODE)
     models = []
     for entry in OFFICIAL_CHECKPOINTS:
         if entry.task != task:

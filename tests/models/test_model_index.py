@@ -44,10 +44,13 @@ def test_model_index_lists_every_official_file_once_with_its_config_and_numbers(
     names = [m.name for m in index.models]
     assert len(set(names)) == len(names) == len(OFFICIAL_CHECKPOINTS)
     by_url = {m.weights: m for m in index.models}
+    collections = {c.name: c for c in index.collections}
     for entry in OFFICIAL_CHECKPOINTS:
         model = by_url[entry.url]  # every URL equals the zoo's, each file once
         assert model.config == entry.config and (REPO / model.config).is_file(), entry
-        assert model.in_collection and model.paper.url == 'https://arxiv.org/abs/2407.18559'
+        collection = collections[model.in_collection]
+        assert collection.paper['URL'] == 'https://arxiv.org/abs/2407.18559'
+        assert (REPO / collection.readme).is_file()  # relative to the root, as OpenMMLab's
         metrics = [v for result in model.results for v in result.metrics.values()]
         assert sorted(metrics) == sorted(float(v) for v in re.findall(r'\d+\.\d',
                                                                        entry.published))
@@ -65,21 +68,28 @@ def test_model_index_lists_every_official_file_once_with_its_config_and_numbers(
 
 
 def test_classifier_metadata_counts_the_models_parameters_and_flops():
-    """Parameters: the configs' models counted by torch; FLOPs: tools/get_flops.py's exact
-    count of the smallest one (the counter itself is tested in tests/analysis)."""
+    """VSSD-Micro's entry (the others are written by the same code, python -m
+    benchmarks.model_index): parameters counted by torch on the config's model, FLOPs
+    tools/get_flops.py's exact count (the counter itself is tested in tests/analysis)."""
     import vssd_mm  # noqa: F401
     from mmengine.config import Config
     from mmpretrain.registry import MODELS
 
-    from vssd_mm.analysis.complexity import analyze_config
-    models = {m.config: m for m in _models_of(METAFILES['classification'])}
-    for config in sorted({e.config for e in CLASSIFIERS}):
-        cfg = Config.fromfile(str(REPO / config))
-        params = sum(p.numel() for p in MODELS.build(cfg.model).parameters())
-        assert models[config].metadata.parameters == params, config
-    micro = 'configs/mmpretrain/vssd_m_8xb128_in1k.py'
-    assert models[micro].metadata.flops == analyze_config(
-        Config.fromfile(str(REPO / micro)), (224, 224)).flops
+    from vssd_mm.analysis import count_flops
+    config = 'configs/mmpretrain/vssd_m_8xb128_in1k.py'
+    entry = next(m for m in _models_of(METAFILES['classification']) if m.config == config)
+    model = MODELS.build(Config.fromfile(str(REPO / config)).model).eval()
+    assert entry.metadata.parameters == sum(p.numel() for p in model.parameters())
+
+    class Logits(torch.nn.Module):  # the classifier as a function of the image tensor
+        def __init__(self):
+            super().__init__()
+            self.classifier = model
+
+        def forward(self, x):
+            return self.classifier(x, mode='tensor')
+    flops, _ = count_flops(Logits(), (torch.randn(1, 3, 224, 224), ), 'exact')
+    assert entry.metadata.flops == flops
 
 
 def test_list_models_names_the_vssd_classifiers():
