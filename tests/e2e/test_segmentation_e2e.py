@@ -81,3 +81,34 @@ def test_seg_inferencer_gives_the_test_tools_label_maps(trained):
                               cv2.IMREAD_UNCHANGED)
         mine = sample.pred_sem_seg.data[0].numpy() + 1
         assert mine.shape == expected.shape and (mine == expected).mean() > 0.999
+
+
+def test_confusion_matrix_of_the_test_tools_dump_gives_its_ious(trained, monkeypatch, capsys):
+    """tools/confusion_matrix.py on test.py --out's .pkl (two images; both tools in this
+    process): the per-class IoU and the mIoU of its pixel matrix are those mmseg's IoUMetric
+    logged in the same test run."""
+    import json
+
+    import numpy as np
+
+    from conftest import tool_main
+    root, _ = trained
+    monkeypatch.chdir(root)
+    tool_main('test.py')([str(CONFIG), 'work/iter_24.pth', '--work-dir', 'test_confusion',
+                          '--out', 'preds.pkl', '--cfg-options',
+                          'test_dataloader.dataset.indices=2'])
+    log = '\n'.join(p.read_text() for p in (root / 'test_confusion').glob('*/*.log'))
+    printed = {name: float(iou) for name, iou in
+               re.findall(r'\|\s*(ground|square|circle|triangle)\s*\|\s*([\d.]+|nan)\s*\|', log)}
+    capsys.readouterr()
+    tool_main('confusion_matrix.py')([str(CONFIG), 'preds.pkl', '--out-dir', 'confusion'])
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    saved = json.loads((root / 'confusion' / 'confusion_matrix.json').read_text())
+    counts = np.array(saved['counts'], np.float64)
+    union = counts.sum(0) + counts.sum(1) - np.diag(counts)
+    ious = dict(zip(saved['labels'], 100 * np.diag(counts) / union))
+    assert len(printed) == 4, log[-3000:]
+    for name, iou in printed.items():  # NaN: a class in neither labels nor predictions
+        assert abs(ious[name] - iou) < 0.006 or np.isnan(ious[name]) and np.isnan(iou), (
+            ious, printed)
+    assert f'mIoU {_last_miou(log):.2f} %' in line, line
