@@ -197,18 +197,25 @@ def test_classification_matches_mmpretrain_confusion_matrix(tmp_path, monkeypatc
     assert f'top-1 accuracy {100 * (target == pred).mean():.2f} %' in line
 
 
-@pytest.mark.parametrize('case', ['seg dump for a det config', 'no such file', 'iou above 1'])
+@pytest.mark.parametrize('case', ['seg dump for a det config', 'no such file', 'iou above 1',
+                                  'no test set here'])
 def test_mistakes_are_one_error_line(tmp_path, monkeypatch, capsys, case):
-    from mmengine.structures import PixelData
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData, PixelData
     from mmseg.structures import SegDataSample
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)  # no data/ here
     sample = SegDataSample()
     sample.pred_sem_seg = PixelData(data=torch.zeros(1, 4, 4, dtype=torch.int64))
     _dump([sample], tmp_path / 'seg.pkl')
+    sample = DetDataSample(metainfo=dict(img_id=1))
+    sample.pred_instances = InstanceData(bboxes=torch.zeros(0, 4), scores=torch.zeros(0),
+                                         labels=torch.zeros(0, dtype=torch.int64))
+    _dump([sample], tmp_path / 'det.pkl')
     argv, expected = {
         'seg dump for a det config': ([DET_CONFIG, 'seg.pkl'], 'holds no img_id, pred_instances'),
         'no such file': ([SEG_CONFIG, 'missing.pkl'], 'missing.pkl is not a file'),
         'iou above 1': ([DET_CONFIG, 'seg.pkl', '--tp-iou-thr', '1.5'], 'must be <= 1'),
+        'no test set here': ([DET_CONFIG, 'det.pkl'], 'test_dataloader.dataset.data_root=DIR'),
     }[case]
     with pytest.raises(SystemExit) as stop:
         tool_main('confusion_matrix.py')([str(a) for a in argv])

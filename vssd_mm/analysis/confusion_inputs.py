@@ -62,9 +62,15 @@ def config_test_set(cfg: Config):
     if not loader.get('dataset'):
         raise ToolError('the config has no test_dataloader.dataset to read the classes '
                         '(and detection ground truth) from')
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
-        dataset = DATASETS.build(dict(innermost_dataset(loader['dataset']), pipeline=[],
-                                      serialize_data=False))
+    dataset_cfg = innermost_dataset(loader['dataset'])
+    try:
+        with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+            dataset = DATASETS.build(dict(dataset_cfg, pipeline=[], serialize_data=False))
+    except FileNotFoundError as err:
+        raise ToolError(f'the config\'s test set cannot be read ({err}); point it at the data '
+                        'the predictions were made on, e.g. --cfg-options '
+                        f'test_dataloader.dataset.data_root=DIR (now {dataset_cfg.get("data_root")})'
+                        ) from None
     if not dataset.metainfo.get('classes'):
         raise ToolError('the test dataset of the config names no classes (metainfo.classes)')
     return dataset
