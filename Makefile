@@ -7,6 +7,8 @@
 #   make demo-cls   classification: VSSD-T ImageClassifier on ImageFolder shapes, top-1 accuracy,
 #               labelled pictures in $(CLS_DEMO_DIR)/predictions/
 #   make test   the test suite (what CI runs)
+#   make test-stack   the part of the suite that exercises the installed OpenMMLab (CI runs it on
+#               the OneDL forks: STACK=onedl make test-stack)
 #   STACK=onedl make ...   the same on the maintained OneDL forks (requirements/stack-onedl.txt), in
 #               their own venv (.venv-onedl) unless VENV= names one
 STACK ?= upstream
@@ -15,7 +17,7 @@ VENV ?= $(if $(filter onedl,$(STACK)),.venv-onedl,.venv)
 export VSSD_MM_VENV := $(abspath $(VENV))
 PY := $(VSSD_MM_VENV)/bin/python
 
-.PHONY: install test demo demo-seg demo-cls
+.PHONY: install test test-stack demo demo-seg demo-cls
 install:
 	@bash tools/install.sh
 
@@ -24,6 +26,15 @@ install:
 TEST_WORKERS ?= 2
 test: install
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# The tests that exercise the installed OpenMMLab itself, for a second stack (CI: STACK=onedl):
+# the per-version compatibility decisions, registration and drop-in into mmdet/mmseg configs, the
+# three end-to-end demos (train, test, --tta), checkpoint loading, ONNX export, the tools' errors.
+STACK_TESTS := tests/stack tests/test_compat.py tests/test_packaging.py tests/e2e \
+	tests/models/test_vssd_checkpoints.py tests/models/test_checkpoint_fit.py \
+	tests/deploy/test_onnx_export.py tests/engine/test_tool_errors.py tests/robustness
+test-stack: install
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(STACK_TESTS) $(PYTEST_ARGS)
 
 DEMO_CONFIG := configs/mmdet/demo/mask_rcnn_vssd_t_demo.py
 DEMO_DIR ?= work_dirs/demo_mask_rcnn_vssd_t

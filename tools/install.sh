@@ -102,9 +102,12 @@ else
     torch_pair_works || die "torch and torchvision are installed but torchvision's ops do not load; a machine-local '+cpu' torch with the published torchvision does this. Remove $VENV and re-run."
 fi
 "$PY" - "$CONSTRAINTS" "$(pin setuptools)" <<'EOF'
-import sys, torch, torchvision
+import sys
+from importlib.metadata import version
+# the distributions' versions as pip sees them (torch.__version__ may carry a local '+cu130'
+# that the published wheel's metadata lacks: such a constraint matches nothing)
 with open(sys.argv[1], 'w') as f:
-    f.write(f'torch=={torch.__version__}\ntorchvision=={torchvision.__version__}\n{sys.argv[2]}\n')
+    f.write(f'torch=={version("torch")}\ntorchvision=={version("torchvision")}\n{sys.argv[2]}\n')
 EOF
 PIPC=("${PIP[@]}" install --progress-bar off -c "$CONSTRAINTS")
 
