@@ -101,7 +101,7 @@ class _AfterImport(importlib.abc.MetaPathFinder):
         self.name, self.callback = name, callback
 
     def find_spec(self, fullname, path, target=None):
-        if fullname != self.name:
+        if fullname != self.name or self not in sys.meta_path:
             return None
         sys.meta_path.remove(self)
         for finder in sys.meta_path:
