@@ -145,12 +145,17 @@ def resolve_test_checkpoint(cfg: Config, checkpoint: str, model, state_key: Opti
     return path
 
 
-def load_into(model, checkpoint: str, config_name: str = 'the config') -> None:
+def load_into(model, checkpoint: str, config_name: str = 'the config',
+              state_key: Optional[str] = None) -> dict:
     """Load ``checkpoint`` (a local file or an http(s) URL; official or mmengine) into a model a
-    tool built itself (export, ERF): the checks and conversion of ``resolve_test_checkpoint``,
-    the file read once and nothing written."""
+    tool built itself (export, ERF, image demo): the checks and conversion of
+    ``resolve_test_checkpoint`` (``state_key`` as there), the file read once and nothing
+    written. Returns the checkpoint's ``meta`` (``{}`` when it has none), e.g. its
+    ``dataset_meta``."""
     from ..models.checkpoints import state_dict_of
-    path, ckpt, _ = _read_fitting(model, checkpoint, None, config_name)
+    path, ckpt, _ = _read_fitting(model, checkpoint, state_key, config_name)
     if path is None:
         raise ToolError(f'{checkpoint}: give a local checkpoint file or an http(s) URL')
     model.load_state_dict(state_dict_of(ckpt), strict=False)  # the fit was checked
+    meta = ckpt.get('meta')
+    return meta if isinstance(meta, dict) else {}
