@@ -72,7 +72,7 @@ def main(argv=None):
     except TOOL_ERRORS as err:  # a user's mistake: one line, argparse's exit status
         print(f'error: {err}', file=sys.stderr)
         raise SystemExit(2) from None
-    what = 'video frames' if result.video else 'images'
+    what = ('video frame' if result.video else 'image') + ('' if result.count == 1 else 's')
     print(f'\n{result.count} {what} predicted: drawn into {args.out_dir}/vis, predictions in '
           f'{args.out_dir}/preds')
 

@@ -297,3 +297,29 @@ def test_missing_checkpoint_is_one_error_line(tmp_path, capsys):
     assert exit_.value.code == 2 and len(err) == 1, err
     assert err[0].startswith('error: ') and 'not found' in err[0]
     assert not (tmp_path / 'out').exists()
+
+
+def test_official_checkpoint_state_key_and_imagenet_names(tmp_path):
+    """An official VSSD classification file (``model`` and ``model_ema`` entries) with a
+    1000-class config: --state-key picks the entry (each head's bias singles out one class),
+    the names are ImageNet's."""
+    from mmpretrain.datasets.categories import IMAGENET_CATEGORIES
+    from vssd_mm.models import VSSD
+    torch.manual_seed(0)
+    backbone = VSSD('micro', out_indices=(3,))
+    weights = {k: v for k, v in backbone.state_dict().items() if not k.startswith('outnorm')}
+    weights.update({'norm.weight': torch.ones(384), 'norm.bias': torch.zeros(384),
+                    'head.weight': torch.zeros(1000, 384)})
+    live, ema = torch.zeros(1000), torch.zeros(1000)
+    live[7], ema[3] = 10., 10.
+    official = tmp_path / 'vssd_micro_best.pth'
+    torch.save({'model': {**weights, 'head.bias': live},
+                'model_ema': {**weights, 'head.bias': ema}}, official)
+    image = _images(tmp_path / 'images', 1, 64, 64)[0]
+    config = REPO / 'configs' / 'mmpretrain' / 'vssd_m_8xb128_in1k.py'
+    _run(config, official, image, '--out-dir', tmp_path / 'out', '--state-key', 'model_ema',
+         '--topk', 1, '--cfg-options', 'test_dataloader.dataset.pipeline.1.scale=73',
+         'test_dataloader.dataset.pipeline.2.crop_size=64')
+    top = _read(tmp_path / 'out' / 'preds' / 'scene_0.json')['topk'][0]
+    assert top['label'] == 3 and top['class_name'] == IMAGENET_CATEGORIES[3]
+    assert top['score'] == pytest.approx(torch.softmax(ema, 0)[3].item(), rel=1e-5)
