@@ -129,10 +129,11 @@ def test_score_thr_keeps_the_instances_above_it(det):
     scores = sorted(written[0]['scores'])
     thr = (scores[4] + scores[5]) / 2  # half of them survive
     _run(CONFIGS['det'], ckpt, images[0], '--out-dir', tmp / 'thr', '--score-thr', thr,
-         '--no-masks', '--cfg-options', *DET_OPTIONS)
+         '--no-masks', '--draw-scale', 2, '--cfg-options', *DET_OPTIONS)
     record = _read(tmp / 'thr' / 'preds' / f'{images[0].stem}.json')
     assert 'masks' not in record and record['score_thr'] == pytest.approx(thr)
     assert len(record['scores']) == 5 and min(record['scores']) > thr
+    assert cv2.imread(str(tmp / 'thr' / 'vis' / f'{images[0].stem}.png')).shape == (192, 256, 3)
     above = [i for i, s in enumerate(written[0]['scores']) if s > thr]
     for key in ('scores', 'bboxes', 'labels', 'class_names'):
         assert record[key] == [written[0][key][i] for i in above]
@@ -184,13 +185,13 @@ def _label_map(folder, stem):
 def test_seg_predictions_equal_mmseg_inferencer(seg):
     tmp, image, config, ckpt, inferencer = seg
     expected = inferencer(str(image), return_datasamples=True)
-    _run(config, ckpt, image, '--out-dir', tmp / 'out')
+    _run(config, ckpt, image, '--out-dir', tmp / 'out', '--draw-scale', 2)
     record, ids = _label_map(tmp / 'out', image.stem)
     np.testing.assert_array_equal(ids, expected.pred_sem_seg.data[0].numpy())
     present, counts = np.unique(ids, return_counts=True)
     assert {c['id']: (c['name'], c['pixels']) for c in record['classes']} == {
         int(i): (CLASSES['seg'][i], int(n)) for i, n in zip(present, counts)}
-    assert cv2.imread(str(tmp / 'out' / 'vis' / f'{image.stem}.png')).shape == (48, 64, 3)
+    assert cv2.imread(str(tmp / 'out' / 'vis' / f'{image.stem}.png')).shape == (96, 128, 3)
 
 
 def test_seg_tta_equals_seg_tta_model_over_the_config_pipeline(seg):

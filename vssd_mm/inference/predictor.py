@@ -76,7 +76,7 @@ class Predictor:
             raise ToolError(f'{config_name} has default_scope={scope!r}; image_demo.py runs '
                             'mmdet, mmseg and mmpretrain configs')
         self.task = TASKS[scope]
-        self.cfg = cfg
+        self.cfg = cfg = copy.deepcopy(cfg)  # --tta rewrites it
         local_file(checkpoint, 'pass your copy as CHECKPOINT')  # missing / undownloadable: now
         model, _ = build_model(cfg)
         if tta:
