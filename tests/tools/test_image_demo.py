@@ -289,14 +289,18 @@ def test_input_mistakes_are_one_error_line(tmp_path, capsys, make_input, message
     assert not (tmp_path / 'out').exists()
 
 
-def test_missing_checkpoint_is_one_error_line(tmp_path, capsys):
+@pytest.mark.parametrize('args, message', [
+    ([], 'checkpoint not found'),
+    (['--tta'], '--tta needs tta_model and tta_pipeline in the config'),
+])
+def test_checkpoint_and_config_mistakes_are_one_error_line(tmp_path, capsys, args, message):
     image = _images(tmp_path, 1, 64, 64)[0]
     with pytest.raises(SystemExit) as exit_:
-        _run(CONFIGS['cls'], tmp_path / 'missing.pth', image, '--out-dir',
-             tmp_path / 'out')
+        _run(CONFIGS['cls'], tmp_path / 'missing.pth', image, '--out-dir', tmp_path / 'out',
+             *args)
     err = capsys.readouterr().err.strip().splitlines()
     assert exit_.value.code == 2 and len(err) == 1, err
-    assert err[0].startswith('error: ') and 'not found' in err[0]
+    assert err[0].startswith('error: ') and message in err[0]
     assert not (tmp_path / 'out').exists()
 
 

@@ -5,11 +5,12 @@ the loading differs: the image comes decoded (a file read as ``LoadImageFromFile
 a video frame) and annotation loaders are left out (there are none to load)."""
 import copy
 import os.path as osp
-from typing import Callable, List, Optional
+from typing import List, Optional
 
 import numpy as np
 import torch
 from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
 
 from ..engine.errors import ToolError
 from ..models.checkpoints import local_file
@@ -66,9 +67,8 @@ class Predictor:
 
     def __init__(self, cfg: Config, checkpoint: str, *, device: str = 'cpu', tta: bool = False,
                  state_key: Optional[str] = None, config_name: str = 'the config'):
-        from mmengine.dataset import pseudo_collate
-        from mmengine.registry import MODELS, DefaultScope
         from mmcv.transforms import Compose
+        from mmengine.registry import MODELS, DefaultScope
 
         from ..analysis.model_builder import build_model
         scope = cfg.get('default_scope')
@@ -76,27 +76,27 @@ class Predictor:
             raise ToolError(f'{config_name} has default_scope={scope!r}; image_demo.py runs '
                             'mmdet, mmseg and mmpretrain configs')
         self.task = TASKS[scope]
-        self.cfg = cfg = copy.deepcopy(cfg)  # --tta rewrites it
-        local_file(checkpoint, 'pass your copy as CHECKPOINT')  # missing / undownloadable: now
-        model, _ = build_model(cfg)
+        plain = copy.deepcopy(cfg)  # build_model and enable_tta rewrite what they are given
+        self.cfg = cfg = copy.deepcopy(cfg)
         if tta:
             enable_tta(cfg)  # ToolError without tta_model / tta_pipeline
+        pipeline = _without_annotations(innermost_dataset(cfg.test_dataloader.dataset).pipeline)
+        loaders = [i for i, t in enumerate(pipeline) if _name(t) == _LOADER]
+        if not loaders:
+            raise ToolError(f'{config_name}: its test pipeline has no {_LOADER} to stand in for')
+        local_file(checkpoint, 'pass your copy as CHECKPOINT')  # missing / undownloadable: now
+        model, _ = build_model(plain)
         self.meta = load_into(model, checkpoint, config_name, state_key=state_key)
         if tta:
             with DefaultScope.overwrite_default_scope(scope):
                 model = MODELS.build({**cfg.tta_model, 'module': model})
         self.model = model.to(device).eval()
-        pipeline = _without_annotations(innermost_dataset(cfg.test_dataloader.dataset).pipeline)
-        loaders = [i for i, t in enumerate(pipeline) if _name(t) == _LOADER]
-        if not loaders:
-            raise ToolError(f'{config_name}: its test pipeline has no {_LOADER} to stand in for')
         loader = pipeline[loaders[0]]
         self.color_type = loader.get('color_type', 'color')
         self.imdecode_backend = loader.get('imdecode_backend', 'cv2')
         with DefaultScope.overwrite_default_scope(scope):
             self._pipeline = Compose([_DecodedImage(loader.get('to_float32', False))
                                       if i == loaders[0] else t for i, t in enumerate(pipeline)])
-        self._collate: Callable = pseudo_collate
 
     @torch.no_grad()
     def __call__(self, img: np.ndarray, img_path: str = '', index: int = 0):
@@ -106,7 +106,7 @@ class Predictor:
         ``img_id`` / ``sample_idx``."""
         results = self._pipeline(dict(img=img, img_path=img_path, img_id=index,
                                       sample_idx=index))
-        return self.model.test_step(self._collate([results]))[0]
+        return self.model.test_step(pseudo_collate([results]))[0]
 
     def classes(self) -> List[str]:
         """The class names: the checkpoint's ``dataset_meta``, else the config's test dataset
