@@ -292,6 +292,9 @@ def test_input_mistakes_are_one_error_line(tmp_path, capsys, make_input, message
 @pytest.mark.parametrize('args, message', [
     ([], 'checkpoint not found'),
     (['--tta'], '--tta needs tta_model and tta_pipeline in the config'),
+    (['--device', 'gpu0'], '--device gpu0: not a torch device'),
+    pytest.param(['--device', 'cuda'], 'this machine has no CUDA GPU', marks=pytest.mark.skipif(
+        torch.cuda.is_available(), reason='the message is for machines without CUDA')),
 ])
 def test_checkpoint_and_config_mistakes_are_one_error_line(tmp_path, capsys, args, message):
     image = _images(tmp_path, 1, 64, 64)[0]

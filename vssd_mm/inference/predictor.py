@@ -41,6 +41,16 @@ def _without_annotations(pipeline: list) -> list:
     return kept
 
 
+def _check_device(device: str) -> None:
+    """``ToolError`` for a device name torch does not know, or CUDA where there is none."""
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, ValueError):
+        raise ToolError(f'--device {device}: not a torch device (e.g. cpu, cuda, cuda:1)') from None
+    if kind == 'cuda' and not torch.cuda.is_available():
+        raise ToolError(f'--device {device}: this machine has no CUDA GPU (use --device cpu)')
+
+
 class _DecodedImage:
     """Stands in for ``LoadImageFromFile``: the results dict of an image already decoded."""
 
@@ -76,6 +86,7 @@ class Predictor:
             raise ToolError(f'{config_name} has default_scope={scope!r}; image_demo.py runs '
                             'mmdet, mmseg and mmpretrain configs')
         self.task = TASKS[scope]
+        _check_device(device)
         plain = copy.deepcopy(cfg)  # build_model and enable_tta rewrite what they are given
         self.cfg = cfg = copy.deepcopy(cfg)
         if tta:
