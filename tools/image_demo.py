@@ -1,5 +1,6 @@
-"""Predict with a config and checkpoint on images or a video: draw the predictions and write them
-as JSON (mmdet, mmseg or mmpretrain; the config's default_scope decides).
+"""Predictions of a config's model on images or a video, drawn and written as JSON.
+
+mmdet, mmseg or mmpretrain configs alike (the config's default_scope decides):
 
     python tools/image_demo.py CONFIG CHECKPOINT|URL INPUT [--out-dir DIR] [--score-thr 0.3]
                                [--device cpu] [--tta] [--no-masks] [--topk 5] [--draw-scale 1]
@@ -13,7 +14,7 @@ import torch
 from vssd_mm.arguments import non_negative_float, positive_float, positive_int
 from vssd_mm.compat import filter_known_warnings
 from vssd_mm.engine import TOOL_ERRORS, load_config
-from vssd_mm.engine.cli import add_common_arguments, parse_with_common
+from vssd_mm.engine.cfg_options import CfgOptionsAction
 
 EPILOG = textwrap.dedent("""\
     INPUT: an image, a folder of images (searched recursively) or a video (.mp4 .m4v .mov .avi
@@ -54,8 +55,9 @@ def parse_args(argv=None):
     parser.add_argument('--state-key', choices=['model', 'model_ema'],
                         help='official classification checkpoints: use their live (model, '
                         'default) or EMA (model_ema) weights')
-    add_common_arguments(parser)
-    return parse_with_common(parser, argv)
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, metavar='KEY=VALUE',
+                        help='override config entries, e.g. model.test_cfg.rcnn.max_per_img=50')
+    return parser.parse_args(argv)
 
 
 def main(argv=None):
