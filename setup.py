@@ -37,9 +37,11 @@ setup(
     long_description=(ROOT / 'README.md').read_text() if (ROOT / 'README.md').exists() else '',
     long_description_content_type='text/markdown',
     packages=find_packages(include=['vssd_mm', 'vssd_mm.*']),
-    # the configs ship with the package the OpenMMLab way: vssd_mm/.mim/configs (a link to
-    # configs/ in the checkout; a built wheel holds the files), where mim and our tools find them
-    package_data={'vssd_mm': ['.mim/configs/**/*.py']},
+    # the configs and the model index ship with the package the OpenMMLab way: vssd_mm/.mim/configs
+    # and .mim/model-index.yml (links in the checkout; a built wheel holds the files), where mim,
+    # mmpretrain's model hub and our tools find them
+    package_data={'vssd_mm': ['.mim/configs/**/*.py', '.mim/configs/*/metafile.yml',
+                              '.mim/model-index.yml']},
     python_requires='>=3.9',
     # torch 2.4: torch.library.custom_op / register_fake / register_autograd (ops/nc_ssd/op.py)
     install_requires=['torch>=2.4', 'numpy'],

@@ -24,7 +24,7 @@ def built_wheel(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp('wheel')
     source = tmp_path / 'src'  # a copy: building in the checkout would write into it
     source.mkdir()
-    for name in ('setup.py', 'README.md'):
+    for name in ('setup.py', 'README.md', 'model-index.yml'):
         shutil.copy(REPO / name, source / name)
     shutil.copytree(REPO / 'vssd_mm', source / 'vssd_mm', symlinks=True,
                     ignore=shutil.ignore_patterns('__pycache__'))
@@ -43,6 +43,10 @@ def test_a_built_wheel_ships_every_config_and_states_its_torch_floor(built_wheel
     shipped = {n[len('vssd_mm/.mim/configs/'):] for n in names
                if n.startswith('vssd_mm/.mim/configs/')}
     in_checkout = {str(p.relative_to(REPO / 'configs')) for p in (REPO / 'configs').rglob('*.py')}
+    metafiles = {str(p.relative_to(REPO / 'configs'))
+                 for p in (REPO / 'configs').glob('*/metafile.yml')}
+    assert metafiles and metafiles <= shipped and 'vssd_mm/.mim/model-index.yml' in names
+    shipped -= metafiles
     assert shipped == in_checkout and 'mmpretrain/ablation/vssd_m_ablation_5_overlap_100e_in1k.py' in shipped
     assert 'Requires-Dist: torch>=2.4' in metadata
 

@@ -9,8 +9,9 @@ from importlib.util import find_spec
 from .version import __version__
 
 if find_spec('mmengine') is not None and find_spec('mmcv') is not None:
-    from .stack import warn_if_mixed
+    from .stack import let_mmengine_find_mmseg_configs, warn_if_mixed
     warn_if_mixed()  # an OpenMMLab release and its OneDL fork overwriting each other's files
+    let_mmengine_find_mmseg_configs()  # `mmseg::` bases on the OneDL forks
     from . import models  # noqa: F401  (registration)
     from .models.model_hub import register_with_mmpretrain
     register_with_mmpretrain()  # mmpretrain's list_models / get_model know the VSSD classifiers

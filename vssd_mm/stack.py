@@ -30,6 +30,12 @@ on CPU (no ``set_device``)       launcher calls
 setuptools < 81                  needed: mmengine    not needed (the     requirements/*.txt,
 (``pkg_resources``)              imports it          forks use           ``filter_known_warnings``
                                                      importlib.metadata)
+``mmseg::`` config bases found   works: the          needed: onedl-      ``import vssd_mm``
+under the installed distribution distribution is     mmengine 0.10.12    (``let_mmengine_find_
+                                 'mmsegmentation'    looks for           mmseg_configs``)
+                                                     'mmsegmentation',
+                                                     the fork is 'onedl-
+                                                     mmsegmentation'
 ===============================  ==================  ==================  ======================
 
 Our own checkpoint reads (``evaluated_checkpoint``, ``checkpoints.backbone``) always use our
@@ -129,3 +135,26 @@ def runner_load_context():
         return contextlib.nullcontext()
     from .compat import allow_mmengine_training_state
     return allow_mmengine_training_state()
+
+
+def mmseg_bases_resolve() -> bool:
+    """Whether mmengine finds ``mmseg::`` config bases: it asks for the distribution its table
+    names for the module (``'mmsegmentation'``), which the fork installs as
+    ``onedl-mmsegmentation`` (``mmdet`` and ``mmpretrain`` resolve: their table entry is also the
+    module's name, which mmengine finds by import)."""
+    from mmengine.config.utils import MODULE2PACKAGE
+    from mmengine.utils import is_installed
+    return 'mmseg' in MODULE2PACKAGE and is_installed(MODULE2PACKAGE['mmseg'])
+
+
+def let_mmengine_find_mmseg_configs() -> None:
+    """Where mmseg is installed and mmengine cannot find its ``mmseg::`` bases (onedl-mmengine
+    0.10.12 with onedl-mmsegmentation 1.4.2: "mmsegmentation is not installed"), point mmengine's
+    module-to-distribution table at the distribution that is installed. Nothing changes where
+    the bases resolve. A config is parsed after ``import vssd_mm`` in our tools; with another
+    library's tools, import vssd_mm first."""
+    seg = installed('mmseg')
+    if seg is None or installed('mmengine') is None or mmseg_bases_resolve():
+        return
+    from mmengine.config.utils import MODULE2PACKAGE
+    MODULE2PACKAGE['mmseg'] = seg.name

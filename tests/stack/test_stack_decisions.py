@@ -137,3 +137,31 @@ def test_mmengine_pytorch_launcher_still_needs_a_gpu_so_we_start_gloo_ourselves(
     with pytest.raises((RuntimeError, AssertionError)):
         init_dist('pytorch', backend='gloo')
     assert not torch.distributed.is_initialized()
+
+
+def test_mmseg_config_bases_resolve_after_import_and_were_fixed_only_where_broken():
+    """mmengine's own Config.fromfile on a config with an ``mmseg::`` base, in a fresh process:
+    before ``import vssd_mm`` it fails exactly where our fix applies (the forks), after it works
+    on either stack."""
+    code = textwrap.dedent('''\
+        from mmengine.config import Config
+        from mmengine.config.utils import MODULE2PACKAGE
+        base = 'mmseg::upernet/upernet_r50_4xb4-160k_ade20k-512x512.py'
+        import tempfile, os
+        path = os.path.join(tempfile.mkdtemp(), 'cfg.py')
+        open(path, 'w').write(f"_base_ = ['{base}']\\n")
+        try:
+            Config.fromfile(path)
+            print('before: resolves')
+        except ModuleNotFoundError:
+            print('before: fails')
+        import vssd_mm
+        print('fixed' if MODULE2PACKAGE['mmseg'] != 'mmsegmentation' else 'untouched')
+        print(Config.fromfile(path).model.decode_head.type)
+        ''')
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    before, action, head = proc.stdout.strip().splitlines()[-3:]
+    assert (before == 'before: fails') == (action == 'fixed'), proc.stdout
+    assert head == 'UPerHead'
