@@ -68,8 +68,9 @@ def draw(confusion: Confusion, counts: bool = False, title: str = ''):
                 continue
             if counts:
                 text = f'{int(value)}'
-            else:  # a small share keeps a decimal: '0' would read as none
-                text = f'{value:.0f}' if value >= 9.95 else f'{value:.1f}'
+            else:  # a small share keeps a decimal, a tiny one a '<': '0' would read as none
+                text = (f'{value:.0f}' if value >= 9.95 else f'{value:.1f}' if value >= 0.05
+                        else '<0.1')
             ax.text(col, row, text, ha='center', va='center', fontsize=font - 1,
                     color='white' if percent[row, col] > 55 else 'black')
     return fig
