@@ -1,5 +1,6 @@
-"""Confusion matrix of the predictions tools/test.py --out dumped (mmdet, mmseg, mmpretrain; the
-config's default_scope decides), as a PNG and a JSON of the counts.
+"""Confusion matrix of the predictions that tools/test.py --out dumped, as a PNG and a JSON.
+
+mmdet, mmseg or mmpretrain: the config's default_scope decides.
 
     python tools/test.py CONFIG CHECKPOINT --out preds.pkl
     python tools/confusion_matrix.py CONFIG preds.pkl [--out-dir DIR] [--counts]
