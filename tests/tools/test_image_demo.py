@@ -49,10 +49,14 @@ def _config(task, options=()):
 
 
 def _save(model, path, task):
-    """The model's weights as a mmengine checkpoint with the classes a Runner would record."""
+    """The model's weights as a mmengine checkpoint with the dataset meta a Runner would record
+    (mmdet's CocoDataset: its palette too, a list of tuples)."""
     from mmengine.runner import save_checkpoint
-    save_checkpoint({'state_dict': model.state_dict(),
-                     'meta': {'dataset_meta': {'classes': CLASSES[task]}}}, str(path))
+    meta = {'classes': CLASSES[task]}
+    if task == 'det':
+        meta['palette'] = [(220, 20, 60), (119, 11, 32), (0, 0, 142)]
+    save_checkpoint({'state_dict': model.state_dict(), 'meta': {'dataset_meta': meta}},
+                    str(path))
     return path
 
 

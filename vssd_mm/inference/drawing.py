@@ -29,8 +29,10 @@ class Drawer:
                 palette = rng.integers(0, 256, (len(classes), 3)).tolist()
             self.visualizer.set_dataset_meta(list(classes), palette)
         else:
-            self.visualizer.dataset_meta = {'classes': tuple(classes),
-                                            **({'palette': palette} if palette else {})}
+            # mmdet's visualiser takes a palette of tuples (lists are read as colour lists)
+            self.visualizer.dataset_meta = {
+                'classes': tuple(classes),
+                **({'palette': [tuple(c) for c in palette]} if palette else {})}
         self.task = task
         self.classes = classes
         self.scale = scale
