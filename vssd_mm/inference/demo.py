@@ -110,7 +110,7 @@ def run_demo(cfg: Config, checkpoint: str, input_path: str, out_dir: str, *,
         result.json_files.append(_dump({'img_path': path, **record}, json_file))
         drawn_file = osp.join(out_dir, 'vis', f'{stem}.png')
         os.makedirs(osp.dirname(drawn_file), exist_ok=True)
-        cv2.imwrite(drawn_file, drawn)
+        cv2.imwrite(drawn_file, drawn, [cv2.IMWRITE_PNG_COMPRESSION, 9])
         result.drawn_files.append(drawn_file)
         result.count += 1
         if bar:
