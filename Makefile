@@ -1,11 +1,12 @@
 # The two commands of the README, plus the install they both start with.
 #   make demo   the project's main job on generated demo data: Mask R-CNN + VSSD-T trained on a
 #               COCO-format shapes dataset (AP after each epoch), multi-scale + flip test,
-#               prediction pictures in $(DEMO_DIR)/<run>/predictions/
+#               prediction pictures in $(DEMO_DIR)/<run>/predictions/, curves in $(DEMO_DIR)/curves.png
 #   make demo-seg   the same for segmentation: UperNet + VSSD-T on an ADE20K-format dataset,
-#               mIoU single-scale, then multi-scale + flip, overlays in $(SEG_DEMO_DIR)/predictions/
+#               mIoU single-scale, then multi-scale + flip, overlays and curves.png in
+#               $(SEG_DEMO_DIR)/predictions/
 #   make demo-cls   classification: VSSD-T ImageClassifier on ImageFolder shapes, top-1 accuracy,
-#               labelled pictures in $(CLS_DEMO_DIR)/predictions/
+#               labelled pictures and curves.png in $(CLS_DEMO_DIR)/predictions/
 #   make test   the test suite (what CI runs)
 #   make test-stack   the part of the suite that exercises the installed OpenMMLab (CI runs it on
 #               the OneDL forks: STACK=onedl make test-stack)
