@@ -6,14 +6,13 @@ mmdet, mmseg or mmpretrain configs alike (the config's default_scope decides):
                                [--device cpu] [--tta] [--no-masks] [--topk 5] [--draw-scale 1]
 """
 import argparse
-import sys
 import textwrap
 
 import torch
 
 from vssd_mm.arguments import non_negative_float, positive_float, positive_int
 from vssd_mm.compat import filter_known_warnings
-from vssd_mm.engine import TOOL_ERRORS, load_config
+from vssd_mm.engine import exit_on_error, load_config
 from vssd_mm.engine.cfg_options import CfgOptionsAction
 
 EPILOG = textwrap.dedent("""\
@@ -63,7 +62,7 @@ def parse_args(argv=None):
 def main(argv=None):
     filter_known_warnings()
     from vssd_mm.inference import DemoOptions, run_demo
-    try:
+    with exit_on_error():  # a user's mistake: one `error:` line, as every tool here
         args = parse_args(argv)  # a --cfg-options mistake is a ToolError
         cfg = load_config(args.config, args.cfg_options)
         options = DemoOptions(score_thr=args.score_thr, masks=not args.no_masks,
@@ -71,9 +70,6 @@ def main(argv=None):
         result = run_demo(cfg, args.checkpoint, args.input, args.out_dir, options=options,
                           device=args.device, tta=args.tta, state_key=args.state_key,
                           config_name=args.config)
-    except TOOL_ERRORS as err:  # a user's mistake: one line, argparse's exit status
-        print(f'error: {err}', file=sys.stderr)
-        raise SystemExit(2) from None
     what = ('video frame' if result.video else 'image') + ('' if result.count == 1 else 's')
     print(f'\n{result.count} {what} predicted: drawn into {args.out_dir}/vis, predictions in '
           f'{args.out_dir}/preds')
