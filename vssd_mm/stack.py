@@ -142,9 +142,18 @@ def mmseg_bases_resolve() -> bool:
     names for the module (``'mmsegmentation'``), which the fork installs as
     ``onedl-mmsegmentation`` (``mmdet`` and ``mmpretrain`` resolve: their table entry is also the
     module's name, which mmengine finds by import)."""
+    from importlib.util import find_spec
+
     from mmengine.config.utils import MODULE2PACKAGE
-    from mmengine.utils import is_installed
-    return 'mmseg' in MODULE2PACKAGE and is_installed(MODULE2PACKAGE['mmseg'])
+    name = MODULE2PACKAGE.get('mmseg')
+    if name is None:
+        return False
+    # mmengine's is_installed: the distribution, else a module of that name. Asked here without
+    # calling it: upstream's imports pkg_resources (a warning on every `import vssd_mm`)
+    if _version_of(name) is not None:
+        return True
+    spec = find_spec(name)
+    return spec is not None and spec.origin is not None
 
 
 def let_mmengine_find_mmseg_configs() -> None:

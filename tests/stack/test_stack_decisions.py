@@ -165,3 +165,11 @@ def test_mmseg_config_bases_resolve_after_import_and_were_fixed_only_where_broke
     before, action, head = proc.stdout.strip().splitlines()[-3:]
     assert (before == 'before: fails') == (action == 'fixed'), proc.stdout
     assert head == 'UPerHead'
+
+
+def test_importing_vssd_mm_prints_nothing():
+    """The decisions are taken at import without asking mmengine anything that warns (upstream
+    mmengine's is_installed imports pkg_resources: a warning before any tool could filter it)."""
+    proc = subprocess.run([sys.executable, '-c', 'import vssd_mm'], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stderr == '', proc.stderr[-2000:]
