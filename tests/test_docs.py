@@ -185,20 +185,22 @@ def _parse_with_tool(kind: str, name: str, argv, monkeypatch):
         return_value = original(parser, args, namespace)
         raise _Parsed(return_value)
 
-    main = _tool_main(kind, name)
-    environ = dict(os.environ)
-    with monkeypatch.context() as patch:
-        patch.setattr(argparse.ArgumentParser, 'parse_args', parse_then_stop)
-        patch.setattr(sys, 'argv', [name, *argv])
-        try:
-            main(argv)
-        except _Parsed as parsed:
-            return parsed.namespace
-        except SystemExit as stop:
-            pytest.fail(f'{name} {" ".join(argv)}: its parser refused the arguments ({stop})')
-        finally:
-            os.environ.clear()
-            os.environ.update(environ)
+    environ = dict(os.environ)  # restored after the import too: benchmarks.check_kernels pops
+    # TRITON_INTERPRET when imported, which left this process's later kernel tests uninterpreted
+    try:
+        main = _tool_main(kind, name)
+        with monkeypatch.context() as patch:
+            patch.setattr(argparse.ArgumentParser, 'parse_args', parse_then_stop)
+            patch.setattr(sys, 'argv', [name, *argv])
+            try:
+                main(argv)
+            except _Parsed as parsed:
+                return parsed.namespace
+            except SystemExit as stop:
+                pytest.fail(f'{name} {" ".join(argv)}: its parser refused the arguments ({stop})')
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
     pytest.fail(f'{name}: main() returned without parsing arguments')
 
 
