@@ -12,7 +12,7 @@
 #               the OneDL forks: STACK=onedl make test-stack)
 #   STACK=onedl make ...   the same on the maintained OneDL forks (requirements/stack-onedl.txt), in
 #               their own venv (.venv-onedl) unless VENV= names one
-STACK ?= upstream
+STACK ?= $(or $(VSSD_MM_STACK),upstream)
 export VSSD_MM_STACK := $(STACK)
 VENV ?= $(if $(filter onedl,$(STACK)),.venv-onedl,.venv)
 export VSSD_MM_VENV := $(abspath $(VENV))
@@ -30,10 +30,12 @@ test: install
 
 # The tests that exercise the installed OpenMMLab itself, for a second stack (CI: STACK=onedl):
 # the per-version compatibility decisions, registration and drop-in into mmdet/mmseg configs, the
-# three end-to-end demos (train, test, --tta), checkpoint loading, ONNX export, the tools' errors.
+# three end-to-end demos (train, test, --tta), checkpoint loading, ONNX export, the tools (their
+# errors; image_demo, browse_dataset, analyze_logs, confusion_matrix), mmpretrain's model hub.
 STACK_TESTS := tests/stack tests/test_compat.py tests/test_packaging.py tests/e2e \
 	tests/models/test_vssd_checkpoints.py tests/models/test_checkpoint_fit.py \
-	tests/deploy/test_onnx_export.py tests/engine/test_tool_errors.py tests/robustness
+	tests/models/test_model_index.py tests/deploy/test_onnx_export.py \
+	tests/engine/test_tool_errors.py tests/robustness tests/tools
 test-stack: install
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(STACK_TESTS) $(PYTEST_ARGS)
 

@@ -13,11 +13,13 @@ VERSION = re.search(r"__version__ = '([^']+)'", (ROOT / 'vssd_mm' / 'version.py'
 # extras, per task and per stack: `.[det]` the OpenMMLab releases, `.[det-onedl]` the OneDL forks.
 # Exact pins of the tested stacks: requirements/stack.txt and requirements/stack-onedl.txt
 # (tools/install.sh installs them).
-MM_BASE = ['mmengine>=0.10.4,<1.0', 'mmcv>=2.0.0,<2.2.0']
+# the releases' mmengine resolves `mmdet::` bases through pkg_resources (gone in setuptools 81)
+MM_BASE = ['mmengine>=0.10.4,<1.0', 'mmcv>=2.0.0,<2.2.0', 'setuptools>=77.0.3,<81']
 ONEDL_BASE = ['onedl-mmengine>=0.10.8,<1.0', 'onedl-mmcv>=2.3.0,<2.4']
 EXTRAS = {
     'det': MM_BASE + ['mmdet>=3.3.0,<3.4', 'pycocotools'],
-    'seg': MM_BASE + ['mmsegmentation>=1.2.2,<1.3'],
+    # mmsegmentation 1.2.2 imports ftfy and regex without declaring them (the fork declares them)
+    'seg': MM_BASE + ['mmsegmentation>=1.2.2,<1.3', 'ftfy', 'regex'],
     'cls': MM_BASE + ['mmpretrain>=1.2.0,<1.3'],
     'det-onedl': ONEDL_BASE + ['onedl-mmdetection>=3.5.1,<3.6', 'imaug', 'pycocotools'],
     'seg-onedl': ONEDL_BASE + ['onedl-mmsegmentation>=1.4.2,<1.5', 'numpy>2'],

@@ -13,7 +13,7 @@ import sys
 from vssd_mm.arguments import positive_float, positive_int
 from vssd_mm.compat import filter_known_warnings
 from vssd_mm.engine import exit_on_error, load_config
-from vssd_mm.engine.cli import add_common_arguments
+from vssd_mm.engine.cfg_options import CfgOptionsAction
 from vssd_mm.engine.errors import undecodable_images_named
 from vssd_mm.engine.paths import check_file_to_write, check_folder_to_write
 
@@ -38,7 +38,9 @@ def parse_args(argv=None):
                         help='also write all the pictures tiled into this one PNG')
     parser.add_argument('--columns', type=positive_int, default=4,
                         help='pictures per row of the --montage (default 4)')
-    add_common_arguments(parser)
+    # of the common flags only --cfg-options: this tool launches nothing (no --launcher)
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, metavar='KEY=VALUE',
+                        help='override config entries, e.g. train_dataloader.dataset.data_root=DIR')
     return parser.parse_args(argv)
 
 

@@ -167,7 +167,7 @@ sha_ok() {  # sha_ok WHEEL: true when the directory has no SHA256SUMS or the whe
     (cd "$dir" && grep " $(basename "$1")\$" SHA256SUMS | sha256sum --check --status -)
 }
 try_mmcv_wheel() {  # try_mmcv_wheel WHEEL: install it; keep it only if its ops load and serve $PLAN
-    sha_ok "$1" || { say "skipping $1: checksum does not match SHA256SUMS"; return 1; }
+    sha_ok "$1" || { say "skipping $1: not listed in its folder's SHA256SUMS, or its checksum does not match"; return 1; }
     "${PIPC[@]}" --quiet --force-reinstall --no-deps "$1" >/dev/null 2>&1 || return 1
     "${PIPC[@]}" --quiet "$1" >/dev/null || return 1  # its dependencies
     mmcv_ops_work && return 0

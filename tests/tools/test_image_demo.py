@@ -335,3 +335,14 @@ def test_official_checkpoint_state_key_and_imagenet_names(tmp_path):
     top = _read(tmp_path / 'out' / 'preds' / 'scene_0.json')['topk'][0]
     assert top['label'] == 3 and top['class_name'] == IMAGENET_CATEGORIES[3]
     assert top['score'] == pytest.approx(torch.softmax(ema, 0)[3].item(), rel=1e-5)
+
+
+def test_inputs_whose_outputs_would_collide_are_one_error_line(tmp_path):
+    from vssd_mm.engine.errors import ToolError
+    from vssd_mm.inference.inputs import collect_inputs
+    folder = tmp_path / 'images'
+    folder.mkdir()
+    for name in ('a.jpg', 'a.png', 'b.jpg'):
+        (folder / name).write_bytes(b'')
+    with pytest.raises(ToolError, match='a.jpg and .*a.png would write the same output files'):
+        collect_inputs(str(folder))

@@ -89,7 +89,9 @@ def run_demo(cfg: Config, checkpoint: str, input_path: str, out_dir: str, *,
              progress: bool = True) -> DemoResult:
     """Predict every input of ``input_path`` with ``cfg``'s model and ``checkpoint``; write the
     files described in the module docstring under ``out_dir``. Raises ``ToolError`` (and the
-    checkpoint errors of ``load_into``) before anything is written."""
+    checkpoint errors of ``load_into``): for the inputs, the config and the checkpoint before
+    anything is written; for an image that cannot be read or decoded when it is reached (the
+    pictures of the images before it stay written)."""
     options = options or DemoOptions()
     inputs = collect_inputs(input_path)
     check_folder_to_write(out_dir, '--out-dir')

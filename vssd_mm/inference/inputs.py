@@ -67,6 +67,12 @@ def collect_inputs(path: str) -> Inputs:
                         if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         if not images:
             raise ToolError(f'no images ({", ".join(IMAGE_SUFFIXES)}) in folder {path}')
+        by_stem = {}
+        for image in images:  # their outputs are named by the path without its suffix
+            other = by_stem.setdefault(osp.splitext(image)[0], image)
+            if other != image:
+                raise ToolError(f'{other} and {image} would write the same output files '
+                                '(they differ only in their suffix): rename one')
         return Inputs(images, path)
     if not osp.exists(path):
         raise ToolError(f'input not found: {path}')
@@ -84,8 +90,11 @@ def read_image(path: str, color_type: str = 'color', backend: str = 'cv2') -> np
     """The image file decoded as mmcv's ``LoadImageFromFile`` decodes it (BGR for 'color');
     ``ToolError`` when it does not decode."""
     import mmcv
-    with open(path, 'rb') as f:
-        content = f.read()
+    try:
+        with open(path, 'rb') as f:
+            content = f.read()
+    except OSError as err:
+        raise ToolError(f'image {path} cannot be read ({err.strerror})') from None
     try:
         img = mmcv.imfrombytes(content, flag=color_type, backend=backend)
     except Exception:  # backends raise their own types on garbage
