@@ -35,7 +35,7 @@ test: install
 STACK_TESTS := tests/stack tests/test_compat.py tests/test_packaging.py tests/e2e \
 	tests/models/test_vssd_checkpoints.py tests/models/test_checkpoint_fit.py \
 	tests/models/test_model_index.py tests/deploy/test_onnx_export.py \
-	tests/engine/test_tool_errors.py tests/robustness tests/tools
+	tests/engine/test_tool_errors.py tests/engine/test_mmcv_cuda.py tests/robustness tests/tools
 test-stack: install
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(STACK_TESTS) $(PYTEST_ARGS)
 
