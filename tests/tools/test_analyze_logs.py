@@ -2,7 +2,6 @@
 from the JSON file here), of the runs asked for, in a PNG of the size asked."""
 import json
 import shutil
-import sys
 
 import cv2
 import pytest
@@ -42,13 +41,13 @@ def _train(work_dir, by_epoch: bool):
 
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
-    sys.path.insert(0, str(FIXTURES))  # the config's custom_imports: toy_regression
-    try:
+    # the config's custom_imports names the test fixture module toy_regression (not installed):
+    # found as run_tool's PYTHONPATH finds it, restored after the module as monkeypatch does
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(FIXTURES))
         root = tmp_path_factory.mktemp('logs')
         yield {'epoch': _train(root / 'by_epoch', True),
                'iteration': _train(root / 'by_iter', False)}
-    finally:
-        sys.path.remove(str(FIXTURES))
 
 
 def _json_log(work_dir):

@@ -124,7 +124,7 @@ def test_detection_boxes_masks_and_names_on_the_augmented_image(configs, tmp_pat
         assert [text for text, _ in calls] == [DET_CLASSES[label] for label in labels]
         np.testing.assert_allclose([pos for _, pos in calls], boxes[:, :2] + 3, atol=0.5)
     assert len(drawn_texts) == start
-    assert True in flips  # the pipeline's RandomFlip took effect in what was checked
+    assert any(flips)  # the pipeline's RandomFlip took effect in what was checked
     # the montage: the pictures in rows of 2, 4 white pixels apart
     sheet = cv2.imread(str(montage))[..., ::-1].astype(float)
     height, width = pictures[0].shape[:2]
