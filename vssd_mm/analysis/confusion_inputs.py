@@ -57,15 +57,14 @@ def read_predictions(path: str) -> list:
 
 def config_test_set(cfg: Config):
     """The config's test set as its library builds it (annotations parsed, no pipeline)."""
-    from mmengine.registry import DATASETS, DefaultScope
+    from ..engine.data_check import build_annotations
     loader = cfg.get('test_dataloader') or {}
     if not loader.get('dataset'):
         raise ToolError('the config has no test_dataloader.dataset to read the classes '
                         '(and detection ground truth) from')
     dataset_cfg = innermost_dataset(loader['dataset'])
     try:
-        with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
-            dataset = DATASETS.build(dict(dataset_cfg, pipeline=[], serialize_data=False))
+        dataset = build_annotations(dataset_cfg, cfg.get('default_scope'))
     except FileNotFoundError as err:
         raise ToolError(f'the config\'s test set cannot be read ({err}); point it at the data '
                         'the predictions were made on, e.g. --cfg-options '

@@ -36,7 +36,8 @@ def _mask_loader(pipeline: Sequence) -> Optional[str]:
     return None
 
 
-def _build(dataset_cfg: dict, scope: str):
+def build_annotations(dataset_cfg: dict, scope: str):
+    """The dataset as its library builds it in ``scope``: annotations parsed, no pipeline."""
     from mmengine.registry import DATASETS, DefaultScope
     with DefaultScope.overwrite_default_scope(scope):
         return DATASETS.build(dict(dataset_cfg, pipeline=[], serialize_data=False))
@@ -61,13 +62,13 @@ def check_data(cfg: Config, splits: Sequence[str] = ('train', 'val', 'test'), fu
             _check_detection(dataset_cfg, split, full, report, progress)
         elif scope == 'mmseg':
             from .segmentation import check_segmentation
-            check_segmentation(_build(dataset_cfg, scope), split, full, report, progress)
+            check_segmentation(build_annotations(dataset_cfg, scope), split, full, report, progress)
         elif scope == 'mmpretrain':
             classes = (dataset_cfg.get('metainfo') or {}).get('classes')
             folder = image_folder(dataset_cfg)
             if folder and not check_class_folders(folder, split, classes, report):
                 continue
-            check_classification(_build(dataset_cfg, scope), split, full, report, progress)
+            check_classification(build_annotations(dataset_cfg, scope), split, full, report, progress)
     return report
 
 
